@@ -1,0 +1,103 @@
+"""The next issue of a digest as it would be sent: items chosen, rendered, a sample message.
+
+Used by ``digest build``, ``digest check`` and the preview; pure but for reading the sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from digest.collect import collect, select_for_period
+from digest.config import LoadedConfig
+from digest.i18n import greeting, labels_for
+from digest.message import MessageTemplate, Recipient, make_message_id
+from digest.models import Item, Problem
+from digest.render import Renderer, RenderedIssue
+from digest.schedule import Period
+from digest.sources import Source, build_sources
+
+
+@dataclass(frozen=True)
+class ComposedIssue:
+    digest: str
+    period: Period
+    items: list[Item]
+    left_out: list[Item]
+    rendered: RenderedIssue
+    problems: tuple[Problem, ...]
+
+
+def list_id(loaded: LoadedConfig, digest_name: str) -> str:
+    configured = loaded.config.delivery.list_id
+    if configured:
+        return configured
+    host = urlsplit(loaded.config.site.links_url).hostname or "localhost"
+    title = loaded.digest(digest_name).title
+    return f"{title} <{digest_name}.{host}>"
+
+
+def message_template(loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue) -> MessageTemplate:
+    delivery = loaded.config.delivery
+    return MessageTemplate(
+        rendered,
+        sender=delivery.from_,
+        reply_to=delivery.reply_to,
+        list_id=list_id(loaded, digest_name),
+        unsubscribe_mailto=delivery.list_unsubscribe_mailto,
+    )
+
+
+def sample_recipient(loaded: LoadedConfig) -> Recipient:
+    """The made-up subscriber of previews and ``digest build``."""
+    labels = labels_for(loaded.config.site.locale)
+    base = loaded.config.site.links_url
+    name = labels["sample_name"]
+    return Recipient(
+        email="subscriber@example.org",
+        name=name,
+        unsubscribe_url=f"{base}/unsubscribe/SAMPLE-TOKEN",
+        preferences_url=f"{base}/preferences/SAMPLE-TOKEN",
+        greeting=greeting(labels, name),
+    )
+
+
+def compose_next_issue(
+    loaded: LoadedConfig,
+    digest_name: str,
+    at: datetime,
+    sources: list[Source] | None = None,
+    renderer: Renderer | None = None,
+) -> ComposedIssue:
+    """The issue for the period that ends at the last scheduled fire at or before ``at``."""
+    digest = loaded.digest(digest_name)
+    period = loaded.schedule(digest_name).period_ending(at)
+    collection = collect(sources if sources is not None else _sources_for(loaded, digest_name), at)
+    chosen, left_out = select_for_period(collection.items, period, digest.max_items)
+    rendered = (renderer or Renderer(loaded)).render(digest_name, chosen, period)
+    return ComposedIssue(
+        digest=digest_name,
+        period=period,
+        items=chosen,
+        left_out=left_out,
+        rendered=rendered,
+        problems=collection.problems,
+    )
+
+
+def sample_message(loaded: LoadedConfig, issue: ComposedIssue, now: datetime) -> bytes:
+    template = message_template(loaded, issue.digest, issue.rendered)
+    return template.build(
+        sample_recipient(loaded),
+        message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
+        date=now,
+    )
+
+
+def _sources_for(loaded: LoadedConfig, digest_name: str) -> list[Source]:
+    wanted = loaded.digest(digest_name).sources
+    sources = build_sources(loaded)
+    if wanted is None:
+        return sources
+    return [source for source in sources if source.name in wanted]

@@ -1,0 +1,365 @@
+"""Load and validate ``config.yaml``.
+
+Every error names the file, the line and the key path (``config.yaml:14: digests.weekly.max_items:
+...``). ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment; a variable
+that is not set expands to the empty string and is remembered, so ``digest check`` can warn about
+it where it matters (an SMTP password nobody set) without failing a maildir-only setup.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from digest.errors import ConfigError
+from digest.headers import check_header_value
+from digest.schedule import Schedule
+
+CONFIG_ENV = "DIGEST_CONFIG"
+DEFAULT_CONFIG = "config.yaml"
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _absolute_http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an absolute http(s) URL, e.g. https://www.example.org")
+    return value.rstrip("/")
+
+
+class LogoConfig(_Model):
+    src: str
+    alt: str
+    width: int = Field(default=160, ge=16, le=600)
+
+    @field_validator("src")
+    @classmethod
+    def _src_absolute(cls, value: str) -> str:
+        return _absolute_http_url(value)
+
+
+class SiteConfig(_Model):
+    title: str = Field(min_length=1)
+    base_url: str
+    locale: str = "de_DE"
+    timezone: str = "Europe/Berlin"
+    address: str = Field(
+        min_length=1,
+        description="Postal address / imprint line printed in every footer (required by law "
+        "in the EU and by CAN-SPAM).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Where 'digest serve' is reachable from outside; unsubscribe, confirm and "
+        "archive links point here. Defaults to base_url.",
+    )
+    imprint_url: str | None = None
+    privacy_url: str | None = None
+    logo: LogoConfig | None = None
+    accent_color: str = Field(default="#005a8c", pattern=r"^#[0-9a-fA-F]{6}$")
+
+    @field_validator("base_url", "public_url", "imprint_url", "privacy_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _absolute_http_url(value)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError) as exc:
+            raise ValueError(f"unknown locale {value!r} (use e.g. de_DE or en_GB)") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def links_url(self) -> str:
+        return self.public_url or self.base_url
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use e.g. Europe/Berlin)") from exc
+    return value
+
+
+class FolderSourceConfig(_Model):
+    kind: Literal["folder"]
+    path: str = "content"
+    name: str | None = None
+    pattern: str = "**/*.md"
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"folder:{self.path}"
+
+
+SourceConfig = Annotated[FolderSourceConfig, Field(discriminator="kind")]
+
+
+class DigestConfig(_Model):
+    title: str = Field(min_length=1)
+    schedule: str
+    subject: str = "{{ digest.title }}: {{ items|length }} neue Beiträge"
+    template: str = Field(default="digest", pattern=r"^[A-Za-z0-9_-]+$")
+    max_items: int = Field(default=20, ge=1, le=500)
+    group_by: Literal["none", "tag", "month"] = "none"
+    intro: str | None = None
+    preheader: str | None = None
+    timezone: str | None = None
+    sources: list[str] | None = Field(
+        default=None, description="Names of the sources this digest draws on; all when unset."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        Schedule.parse(value, ZoneInfo("UTC"))  # raises ValueError with the reason
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class SmtpConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    connections: int = Field(default=4, ge=1, le=64)
+    rate_limit: float = Field(default=0, ge=0, description="Messages per second; 0 = unlimited.")
+    timeout: float = Field(default=30, gt=0)
+
+
+class DeliveryConfig(_Model):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    transport: Literal["smtp", "maildir"] = "maildir"
+    smtp: SmtpConfig = SmtpConfig()
+    maildir: str = "outbox"
+    list_unsubscribe_mailto: str | None = None
+    list_id: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_header_value("value", value)
+        return value
+
+
+class Config(_Model):
+    site: SiteConfig
+    database: str = "sqlite:///digest.db"
+    templates: str = "templates"
+    sources: list[SourceConfig] = Field(min_length=1)
+    digests: dict[str, DigestConfig] = Field(min_length=1)
+    delivery: DeliveryConfig
+
+    @field_validator("digests")
+    @classmethod
+    def _digest_names(cls, value: dict[str, DigestConfig]) -> dict[str, DigestConfig]:
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_-]+$", name):
+                raise ValueError(f"digest name {name!r} may use only letters, digits, - and _")
+        return value
+
+
+@dataclass(frozen=True)
+class UnsetVariable:
+    name: str
+    key_path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where it came from, for relative paths and error messages."""
+
+    config: Config
+    path: Path
+    unset_variables: tuple[UnsetVariable, ...] = field(default=())
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.config.templates)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path taken relative to the config file."""
+        url = self.config.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(url[len(prefix) :]))
+        return url
+
+    def digest(self, name: str) -> DigestConfig:
+        try:
+            return self.config.digests[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.digests)) or "none"
+            raise ConfigError(f"{self.path}: no digest named {name!r} (configured: {known})") from None
+
+    def digest_timezone(self, name: str) -> ZoneInfo:
+        return ZoneInfo(self.digest(name).timezone or self.config.site.timezone)
+
+    def schedule(self, name: str) -> Schedule:
+        return Schedule.parse(self.digest(name).schedule, self.digest_timezone(name))
+
+
+def config_path_from(option: str | None) -> Path:
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read, expand and validate a config file; raise :class:`ConfigError` naming file and line."""
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found (pass -c PATH, set {CONFIG_ENV}, or run 'digest init')"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}:1: config must be a mapping of sections (site, sources, ...)")
+
+    unset: list[UnsetVariable] = []
+    data = _to_python(root, (), env, unset, path)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        line = _line_of(root, loc)
+        key_path = ".".join(str(part) for part in _key_path(root, loc)) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{path}:{line}: {key_path}: {message}{more}") from None
+    return LoadedConfig(config=config, path=path, unset_variables=tuple(unset))
+
+
+def _to_python(
+    node: yaml.Node,
+    key_path: tuple[str, ...],
+    env: Mapping[str, str],
+    unset: list[UnsetVariable],
+    path: Path,
+) -> Any:
+    """Construct plain Python data from a YAML node, expanding ``${VAR}`` in strings."""
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node, deep=True)
+            if key in result:
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            result[key] = _to_python(value_node, (*key_path, str(key)), env, unset, path)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_python(child, (*key_path, str(index)), env, unset, path)
+            for index, child in enumerate(node.value)
+        ]
+    value = yaml.SafeLoader(" ").construct_object(node, deep=True)
+    if isinstance(value, str) and "${" in value:
+        line = node.start_mark.line + 1
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is None:
+                unset.append(UnsetVariable(name, ".".join(key_path), line))
+            return default or ""
+
+        return _ENV_PATTERN.sub(substitute, value)
+    return value
+
+
+def _walk(root: yaml.Node, loc: tuple[Any, ...]) -> list[tuple[Any, yaml.Node]]:
+    """Follow a pydantic error location through the YAML nodes; skip parts that are not keys
+    (union tags such as ``folder`` in ``sources.0.folder.path``)."""
+    trail: list[tuple[Any, yaml.Node]] = []
+    node = root
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(key_node.value) == str(part) or (part == "from_" and key_node.value == "from"):
+                    child = value_node
+                    trail.append((key_node.value, key_node))
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                child = node.value[part]
+                trail.append((part, child))
+        if child is None:
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str) and part not in (
+                "folder",
+            ):
+                trail.append((part, node))  # a missing or unknown key: point at its parent
+                break
+            continue
+        node = child
+    return trail
+
+
+def _line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
+    trail = _walk(root, loc)
+    node = trail[-1][1] if trail else root
+    return int(node.start_mark.line) + 1
+
+
+def _key_path(root: yaml.Node, loc: tuple[Any, ...]) -> list[Any]:
+    return [part for part, _ in _walk(root, loc)]

@@ -1,0 +1,105 @@
+"""Lint a finished message the way a mail client and a spam filter will see it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+
+import lxml.html
+
+from digest.models import Problem
+
+GMAIL_CLIP_BYTES = 102 * 1024
+HTML_LIMIT_BYTES = 100 * 1024
+MAX_LINE_OCTETS = 998
+REQUIRED_HEADERS = (
+    "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
+    "List-Unsubscribe-Post", "List-Id",
+)  # fmt: skip
+_REMOTE_FONT = re.compile(r"fonts\.googleapis\.com|@import\s+url|@font-face[^}]*url\(\s*['\"]?https?:", re.I)
+
+
+def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
+    """Findings for one built message; ``unsubscribe_url`` is the recipient's own link."""
+    problems: list[Problem] = []
+
+    def error(message: str) -> None:
+        problems.append(Problem("error", where, message))
+
+    def warning(message: str) -> None:
+        problems.append(Problem("warning", where, message))
+
+    for number, line in enumerate(raw.split(b"\r\n"), start=1):
+        if len(line) > MAX_LINE_OCTETS:
+            error(f"message line {number} is {len(line)} octets (SMTP allows {MAX_LINE_OCTETS})")
+            break
+
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    for defect in message.defects:
+        error(f"MIME defect: {type(defect).__name__}")
+    for name in REQUIRED_HEADERS:
+        if message[name] is None:
+            error(f"header {name} is missing")
+    for name, value in message.items():
+        if "\r" in str(value) or "\n" in str(value):
+            error(f"header {name} contains a line break")
+
+    if message.get_content_type() != "multipart/alternative":
+        error(f"message is {message.get_content_type()}, expected multipart/alternative")
+        return problems
+    parts = [part for part in message.iter_parts() if isinstance(part, EmailMessage)]
+    types = [part.get_content_type() for part in parts]
+    if types != ["text/plain", "text/html"]:
+        error(f"parts are {types}, expected text/plain then text/html")
+        return problems
+    text = str(parts[0].get_content())
+    html = str(parts[1].get_content())
+
+    if not text.strip():
+        error("text part is empty")
+    if unsubscribe_url not in text:
+        error("text part has no unsubscribe link")
+    size = len(html.encode("utf-8"))
+    if size > HTML_LIMIT_BYTES:
+        error(f"HTML is {size // 1024} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB")
+    problems.extend(lint_html(html, unsubscribe_url, where))
+    return problems
+
+
+def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
+    problems: list[Problem] = []
+    document = lxml.html.document_fromstring(html)
+
+    for element in document.iter("img"):
+        src = element.get("src", "")
+        label = f"<img src={src[:60]!r}>"
+        if element.get("alt") is None:
+            problems.append(Problem("error", where, f"{label} has no alt attribute"))
+        if not element.get("width"):
+            problems.append(Problem("warning", where, f"{label} has no width attribute (Outlook)"))
+        if not src.startswith(("https://", "http://")):
+            problems.append(Problem("error", where, f"{label} is not an absolute http(s) URL"))
+
+    hrefs = [element.get("href", "") for element in document.iter("a")]
+    for href in hrefs:
+        if not href.startswith(("https://", "http://", "mailto:")):
+            problems.append(Problem("error", where, f"link {href[:80]!r} is not absolute http(s)/mailto"))
+    if unsubscribe_url not in hrefs:
+        problems.append(Problem("error", where, "HTML has no unsubscribe link"))
+
+    for element in document.iter("link"):
+        if "stylesheet" in (element.get("rel") or ""):
+            problems.append(Problem("error", where, f"remote stylesheet {element.get('href')!r}"))
+    for element in document.iter("style"):
+        if _REMOTE_FONT.search(element.text or ""):
+            problems.append(Problem("error", where, "remote font or @import in <style>"))
+
+    leftover = sorted({match.group(0) for match in re.finditer(r"</?mj-[a-z-]+", html)})
+    if leftover:
+        problems.append(Problem("error", where, f"unknown MJML tags left in HTML: {', '.join(leftover)}"))
+    if document.get("lang") in (None, "", "und"):
+        problems.append(Problem("warning", where, "<html> has no lang attribute"))
+    return problems

@@ -1,0 +1,154 @@
+"""MIME messages, built once per issue and personalised per recipient by splicing.
+
+``email.message.EmailMessage`` costs ~5 ms per message; with thousands of recipients that is
+the bottleneck. So :class:`MessageTemplate` folds every shared header once, splits the HTML and
+text parts at the placeholders, and per recipient only joins strings, quoted-printable-encodes
+the two parts (C code, ~0.1 ms) and writes the few personal headers. ``tests/test_message.py``
+checks the result parses to the same thing the full ``email`` pipeline builds.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, parseaddr
+
+from digest.errors import HeaderError
+from digest.headers import check_header_value, single_line
+from digest.render import PLACEHOLDERS, RenderedIssue
+
+_PLACEHOLDER = re.compile("|".join(re.escape(token) for token in PLACEHOLDERS.values()))
+# refold_source="all": otherwise a short non-ASCII value is written raw, not RFC 2047-encoded.
+_HEADER_POLICY = SMTP.clone(refold_source="all")
+_FIELD_OF = {token: field for field, token in PLACEHOLDERS.items()}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str
+    unsubscribe_url: str
+    preferences_url: str
+    greeting: str
+
+    def value(self, field: str) -> str:
+        return str(getattr(self, field))
+
+
+class Splicer:
+    """A string cut at the placeholders, ready to be filled per recipient."""
+
+    def __init__(self, template: str, *, escape_html: bool) -> None:
+        self.parts = _PLACEHOLDER.split(template)
+        self.fields = [_FIELD_OF[token] for token in _PLACEHOLDER.findall(template)]
+        self.escape_html = escape_html
+
+    def fill(self, recipient: Recipient) -> str:
+        pieces = [self.parts[0]]
+        for field, following in zip(self.fields, self.parts[1:], strict=True):
+            value = recipient.value(field)
+            pieces.append(html.escape(value) if self.escape_html else value)
+            pieces.append(following)
+        return "".join(pieces)
+
+
+def parse_sender(value: str) -> tuple[str, str]:
+    """``Name <addr>`` -> (name, addr); rejects what is not an address."""
+    check_header_value("delivery.from", value)
+    name, address = parseaddr(value)
+    if "@" not in address or " " in address:
+        raise HeaderError(f"delivery.from: {value!r} is not an email address")
+    return name, address
+
+
+def make_message_id(domain: str, hint: str = "") -> str:
+    """A globally unique Message-ID, chosen once per delivery before the first attempt."""
+    prefix = re.sub(r"[^A-Za-z0-9.-]", "", hint)[:40]
+    return f"<{prefix + '.' if prefix else ''}{secrets.token_hex(12)}@{domain}>"
+
+
+def encode_part(text: str) -> bytes:
+    """UTF-8, CRLF line ends, quoted-printable: 7-bit safe, lines <= 76 octets."""
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True)
+
+
+class MessageTemplate:
+    """Everything about an issue's message that is the same for every recipient."""
+
+    def __init__(
+        self,
+        issue: RenderedIssue,
+        *,
+        sender: str,
+        list_id: str,
+        reply_to: str | None = None,
+        unsubscribe_mailto: str | None = None,
+    ) -> None:
+        sender_name, sender_address = parse_sender(sender)
+        self.sender_domain = sender_address.rsplit("@", 1)[1]
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self.boundary = f"=_digest_{secrets.token_hex(12)}"
+        subject = single_line(issue.subject)
+        shared = [
+            _fold("From", formataddr((single_line(sender_name), sender_address), "utf-8")),
+            _fold("Subject", subject),
+        ]
+        if reply_to:
+            shared.append(_fold("Reply-To", check_header_value("delivery.reply_to", reply_to)))
+        shared += [
+            _fold("List-Id", check_header_value("list_id", list_id)),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            b"Auto-Submitted: auto-generated\r\n",
+            b"Precedence: bulk\r\n",
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode(),
+        ]
+        self.shared_headers = b"".join(shared)
+        self.text = Splicer(issue.text, escape_html=False)
+        self.html = Splicer(issue.html, escape_html=True)
+        part_headers = (
+            'Content-Type: text/{kind}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        self.text_head = f"--{self.boundary}\r\n{part_headers.format(kind='plain')}".encode()
+        self.html_head = f"\r\n--{self.boundary}\r\n{part_headers.format(kind='html')}".encode()
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+
+    def build(self, recipient: Recipient, *, message_id: str, date: datetime) -> bytes:
+        """The complete message for one recipient, CRLF line ends, ready for SMTP DATA."""
+        check_header_value("recipient email", recipient.email)
+        check_header_value("Message-ID", message_id)
+        check_header_value("unsubscribe URL", recipient.unsubscribe_url)
+        to = formataddr((single_line(recipient.name), recipient.email), "utf-8")
+        unsubscribe = f"<{recipient.unsubscribe_url}>"
+        if self.unsubscribe_mailto:
+            unsubscribe += f", <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+        personal = (
+            f"Date: {format_datetime(date)}\r\n"
+            f"Message-ID: {message_id}\r\n"
+            f"To: {to}\r\n"
+            f"List-Unsubscribe: {unsubscribe}\r\n"
+        ).encode("ascii", errors="strict")
+        return b"".join(
+            (
+                personal,
+                self.shared_headers,
+                b"\r\n",
+                self.text_head,
+                encode_part(self.text.fill(recipient)),
+                self.html_head,
+                encode_part(self.html.fill(recipient)),
+                self.tail,
+            )
+        )
+
+
+def _fold(name: str, value: str) -> bytes:
+    check_header_value(name, value)
+    return _HEADER_POLICY.fold_binary(name, value)

@@ -1,0 +1,313 @@
+"""Render one issue: Jinja2 -> MJML -> mjml-python -> premailer, plus a text part.
+
+Pure: takes the items and the period, returns strings. Rendering happens once per issue; the
+few per-recipient values (greeting, unsubscribe and preferences URLs) are placeholders here
+and are spliced in later by :mod:`digest.message`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from mjml import mjml2html
+from premailer import Premailer
+
+from digest.config import LoadedConfig
+from digest.errors import TemplateError
+from digest.headers import single_line
+from digest.i18n import Formatters, labels_for
+from digest.markup import html_to_text, truncate
+from digest.models import Image, Item
+from digest.schedule import Period
+
+PREHEADER_LENGTH = 140
+
+# Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
+# URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
+PLACEHOLDERS = {
+    "greeting": "__digest_greeting__",
+    "unsubscribe_url": "__digest_unsubscribe_url__",
+    "preferences_url": "__digest_preferences_url__",
+}
+
+KNOWN_MJML_TAGS = frozenset(
+    """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font
+    mj-html-attributes mj-html-attribute mj-selector mj-preview mj-style mj-title mj-raw
+    mj-include mj-section mj-column mj-group mj-wrapper mj-hero mj-text mj-image mj-button
+    mj-divider mj-spacer mj-table mj-social mj-social-element mj-navbar mj-navbar-link
+    mj-accordion mj-accordion-element mj-accordion-title mj-accordion-text mj-carousel
+    mj-carousel-image""".split()
+)
+_MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What templates see of an item."""
+
+    title: str
+    url: str | None
+    date: datetime
+    summary: str
+    html: Markup
+    text: str
+    image: Image | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    label: str | None
+    items: list[ItemView]
+
+
+class Renderer:
+    """Templates of one site; user templates override the packaged defaults file by file."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.site = loaded.config.site
+        self.labels = labels_for(self.site.locale)
+        self.formatters = Formatters(self.site.locale, self.site.tz)
+        loaders: list[jinja2.BaseLoader] = []
+        if loaded.templates_dir.is_dir():
+            loaders.append(jinja2.FileSystemLoader(loaded.templates_dir))
+        loaders.append(jinja2.PackageLoader("digest", "templates"))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("mjml", "html", "xml"), default_for_string=False
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(self.formatters.filters())
+        self.env.filters["wrap"] = _wrap
+        self.env.filters["truncate_words"] = truncate
+
+    def render(
+        self, digest_name: str, items: Sequence[Item], period: Period
+    ) -> RenderedIssue:
+        digest = self.loaded.digest(digest_name)
+        context = self._context(digest_name, items, period)
+        subject = single_line(self._render_string(digest.subject, context, "subject"))
+        if not subject:
+            raise TemplateError(f"digests.{digest_name}.subject: renders to an empty subject")
+        if digest.preheader:
+            preheader = single_line(self._render_string(digest.preheader, context, "preheader"))
+        else:
+            preheader = truncate(" · ".join(view.title for view in context["items"]), PREHEADER_LENGTH)
+        context["issue"].update(subject=subject, preheader=preheader)
+
+        mjml_name = f"{digest.template}.mjml"
+        mjml_source = self._render_template(mjml_name, context)
+        check_mjml(mjml_source, mjml_name)
+        try:
+            html = mjml2html(mjml_source, disable_comments=True, fonts={})
+        except ValueError as exc:
+            raise TemplateError(f"{self._origin(mjml_name)}: MJML error: {exc}") from None
+        html = inline_css(html)
+        text = normalise_text(self._render_template(f"{digest.template}.txt", context))
+        return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
+
+    def _context(self, digest_name: str, items: Sequence[Item], period: Period) -> dict[str, Any]:
+        digest = self.loaded.digest(digest_name)
+        views = [_view(item) for item in items]
+        period_text = self._period_text(period)
+        return {
+            "site": self.site,
+            "digest": {
+                "name": digest_name,
+                "title": digest.title,
+                "intro": digest.intro
+                or self.labels["intro_default"].format(period=period_text),
+            },
+            "issue": {
+                "period_start": period.start,
+                "period_end": period.end,
+                "period": period_text,
+                "view_url": f"{self.site.links_url}/archive/{digest_name}/{period.slug}",
+                "subject": "",
+                "preheader": "",
+            },
+            "items": views,
+            "groups": _group(views, digest.group_by, self.labels, self.formatters),
+            "recipient": PLACEHOLDERS,
+            "labels": self.labels,
+            "lang": self.site.locale.split("_")[0],
+            "why_received": self.labels["why_received"].format(
+                digest=digest.title, site=self.site.title
+            ),
+        }
+
+    def _period_text(self, period: Period) -> str:
+        if period.start is None:
+            return self.formatters.date(period.end)
+        return self.formatters.interval(period.start, period.end)
+
+    def _render_template(self, name: str, context: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"template {exc.name!r} not found in {self.loaded.templates_dir} "
+                "nor among the packaged defaults"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}"
+            ) from None
+        except Exception as exc:  # any error raised while rendering user templates
+            raise TemplateError(f"{_template_location(exc, name)}: {_describe(exc)}") from None
+
+    def _render_string(self, source: str, context: dict[str, Any], field: str) -> str:
+        where = f"{self.loaded.path}: digests subject/preheader ({field})"
+        try:
+            return self.env.from_string(source).render(context)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{where}: template syntax error: {exc.message}") from None
+        except Exception as exc:
+            raise TemplateError(f"{where}: {_describe(exc)}") from None
+
+    def _origin(self, name: str) -> str:
+        try:
+            source = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            return name
+        return source[1] or name
+
+
+def inline_css(html: str) -> str:
+    """Inline ``<mj-style inline="inline">`` CSS; media queries stay in ``<style>``."""
+    inliner = Premailer(
+        html,
+        allow_network=False,
+        keep_style_tags=True,
+        remove_classes=False,
+        strip_important=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    result: str = inliner.transform()
+    if not result.lstrip().lower().startswith("<!doctype"):
+        result = "<!doctype html>\n" + result  # premailer drops it; without it clients use quirks mode
+    return result
+
+
+def check_mjml(source: str, template: str) -> None:
+    """Catch what mjml-python lets through silently (unknown tags) or reports without a
+    position (unbalanced tags). Lines are those of the rendered MJML."""
+    stack: list[tuple[str, int]] = []
+    for match in _MJML_TAG.finditer(source):
+        closing, tag, rest = match.group(1), match.group(2), match.group(3)
+        line = source.count("\n", 0, match.start()) + 1
+        if tag not in KNOWN_MJML_TAGS:
+            raise TemplateError(
+                f"{template}: rendered MJML line {line}: unknown tag <{tag}> "
+                f"(near {_snippet(source, match.start())})"
+            )
+        if rest.rstrip().endswith("/"):
+            continue
+        if not closing:
+            stack.append((tag, line))
+            continue
+        if not stack or stack[-1][0] != tag:
+            expected = f"</{stack[-1][0]}> opened on line {stack[-1][1]}" if stack else "nothing"
+            raise TemplateError(
+                f"{template}: rendered MJML line {line}: </{tag}> closes {expected}"
+            )
+        stack.pop()
+    if stack:
+        tag, line = stack[-1]
+        raise TemplateError(f"{template}: rendered MJML line {line}: <{tag}> is never closed")
+
+
+def normalise_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+
+def _wrap(text: str, width: int = 72, indent: str = "") -> str:
+    paragraphs = [p for p in str(text).split("\n\n") if p.strip()]
+    return "\n\n".join(
+        textwrap.fill(
+            " ".join(p.split()),
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for p in paragraphs
+    )
+
+
+def _view(item: Item) -> ItemView:
+    return ItemView(
+        title=item.title,
+        url=item.url,
+        date=item.published_at,
+        summary=item.summary,
+        html=Markup(item.body_html),  # sanitised by nh3 when the source read it
+        text=html_to_text(item.body_html),
+        image=item.image,
+        tags=item.tags,
+    )
+
+
+def _group(
+    views: list[ItemView], group_by: str, labels: dict[str, str], formatters: Formatters
+) -> list[Group]:
+    if group_by == "none":
+        return [Group(label=None, items=views)] if views else []
+    groups: dict[str, list[ItemView]] = {}
+    for view in views:
+        if group_by == "tag":
+            label = view.tags[0] if view.tags else labels["other_items"]
+        else:
+            label = formatters.month(view.date)
+        groups.setdefault(label, []).append(view)
+    other = groups.pop(labels["other_items"], None)
+    result = [Group(label=label, items=members) for label, members in groups.items()]
+    if other:
+        result.append(Group(label=labels["other_items"], items=other))
+    return result
+
+
+def _template_location(exc: BaseException, fallback: str) -> str:
+    """Template file and line of a render-time error, from Jinja's rewritten traceback."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith((".mjml", ".txt", ".html")):
+            return f"{frame.filename}:{frame.lineno}"
+    return fallback
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined value: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def template_paths(loaded: LoadedConfig) -> list[Path]:
+    """Folders searched for templates, user's first."""
+    return [loaded.templates_dir, Path(__file__).parent / "templates"]

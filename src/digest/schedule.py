@@ -1,0 +1,164 @@
+"""Cron schedules and the periods they cut time into. Pure: "now" is always passed in.
+
+A digest's period is ``(previous fire, this fire]`` of its cron schedule in the digest's time
+zone. APScheduler 3.x numbers weekdays from Monday = 0, unlike crontab (Sunday = 0, as users
+write it), so numeric weekdays are translated to names before APScheduler sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday_names(field: str) -> str:
+    """Translate crontab weekday numbers (0 or 7 = Sunday) to names APScheduler reads right."""
+    if not any(char.isdigit() for char in field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            first, last = 0, 6
+        elif "-" in base:
+            start, end = base.split("-", 1)
+            first, last = _day_number(start), _day_number(end)
+        else:
+            first = _day_number(base)
+            last = 6 if step_text else first
+        if first > last:
+            raise ValueError(f"weekday range {base!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    if not days:
+        raise ValueError(f"weekday field {field!r} selects no day")
+    return ",".join(_CRON_DAY_NAMES[day] for day in sorted(days))
+
+
+def _day_number(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit():
+        number = int(token)
+        if not 0 <= number <= 7:
+            raise ValueError(f"weekday {number} out of range 0-7")
+        return number
+    if token[:3] in _CRON_DAY_NAMES:
+        return _CRON_DAY_NAMES.index(token[:3])
+    raise ValueError(f"unknown weekday {token!r}")
+
+
+def _second_occurrence(local: datetime) -> bool:
+    """True for the later of two instants that share a wall-clock time (DST fall-back)."""
+    if local.fold != 1:
+        return False
+    return local.replace(fold=0).utcoffset() != local.utcoffset()
+
+
+@dataclass(frozen=True)
+class Period:
+    """``(start, end]``; ``start`` is None for an open-ended first period."""
+
+    start: datetime | None
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        # Compare in UTC: aware datetimes sharing a tzinfo compare by wall clock, which is
+        # wrong across a DST fold.
+        utc = moment.astimezone(UTC)
+        return utc <= self.end.astimezone(UTC) and (
+            self.start is None or utc > self.start.astimezone(UTC)
+        )
+
+    @property
+    def key(self) -> str:
+        """Stable ledger key of the issue that closes this period (its cutoff, local time)."""
+        return self.end.isoformat(timespec="minutes")
+
+    @property
+    def slug(self) -> str:
+        """URL-safe name of the issue, e.g. ``2017-11-20-0700``."""
+        return self.end.strftime("%Y-%m-%d-%H%M")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    expression: str
+    trigger: CronTrigger
+    timezone: ZoneInfo
+
+    @classmethod
+    def parse(cls, expression: str, timezone: ZoneInfo) -> Schedule:
+        fields = expression.split()
+        if len(fields) != 5:
+            raise ValueError(
+                f"cron schedule {expression!r} needs 5 fields (minute hour day month weekday), "
+                f"got {len(fields)}"
+            )
+        minute, hour, day, month, weekday = fields
+        try:
+            trigger = CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=_weekday_names(weekday),
+                timezone=timezone,
+            )
+        except ValueError as exc:
+            raise ValueError(f"invalid cron schedule {expression!r}: {exc}") from None
+        return cls(expression=expression, trigger=trigger, timezone=timezone)
+
+    def next_fire(self, after: datetime) -> datetime:
+        """First fire time strictly after ``after``.
+
+        Works in UTC around two APScheduler 3 habits at a DST fall-back: it returns the
+        repeated wall time twice (02:30 CEST, then 02:30 CET) and, asked again from the second,
+        returns it forever. Like cron, a wall time that occurs twice fires once, the first time.
+        """
+        query = after.astimezone(UTC)
+        for _ in range(100_000):
+            fire = self.trigger.get_next_fire_time(
+                None, (query + timedelta(microseconds=1)).astimezone(self.timezone)
+            )
+            if fire is None:
+                break
+            fire_utc = fire.astimezone(UTC)
+            if fire_utc <= query:
+                query += timedelta(minutes=1)
+                continue
+            local = fire_utc.astimezone(self.timezone)
+            if _second_occurrence(local):
+                query = fire_utc
+                continue
+            return local
+        raise ValueError(f"schedule {self.expression!r} never fires after {after}")
+
+    def last_fire(self, at: datetime) -> datetime:
+        """Latest fire time at or before ``at``."""
+        window = timedelta(hours=1)
+        while window < timedelta(days=4 * 366):
+            fires = self.fires_between(at - window, at)
+            if fires:
+                return fires[-1]
+            window *= 2
+        raise ValueError(f"schedule {self.expression!r} did not fire in the four years before {at}")
+
+    def fires_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """Fire times in ``[start, end]``."""
+        fires: list[datetime] = []
+        limit = end.astimezone(UTC)
+        fire = self.next_fire(start - timedelta(microseconds=1))
+        while fire.astimezone(UTC) <= limit:
+            fires.append(fire)
+            fire = self.next_fire(fire)
+        return fires
+
+    def period_ending(self, at: datetime) -> Period:
+        """The period whose cutoff is the last fire at or before ``at``."""
+        end = self.last_fire(at)
+        return Period(start=self.last_fire(end - timedelta(microseconds=1)), end=end)

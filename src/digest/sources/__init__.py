@@ -1,0 +1,37 @@
+"""Sources turn something outside (a folder, a feed) into :class:`~digest.models.Item` values.
+
+Each source reads everything it can and reports what it could not as problems; one bad file
+never hides the others. A source that cannot be read at all raises :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from digest.config import FolderSourceConfig, LoadedConfig
+from digest.models import Collection
+
+
+class Source(Protocol):
+    name: str
+
+    def collect(self, now: datetime) -> Collection: ...
+
+
+def build_sources(loaded: LoadedConfig) -> list[Source]:
+    from digest.sources.folder import FolderSource
+
+    sources: list[Source] = []
+    for entry in loaded.config.sources:
+        if isinstance(entry, FolderSourceConfig):
+            sources.append(
+                FolderSource(
+                    name=entry.source_name,
+                    root=loaded.resolve(entry.path),
+                    pattern=entry.pattern,
+                    base_url=loaded.config.site.base_url,
+                    timezone=loaded.config.site.tz,
+                )
+            )
+    return sources
