@@ -35,5 +35,7 @@ def select_for_period(
 ) -> tuple[list[Item], list[Item]]:
     """Published (not draft) items dated within the period, newest first, at most
     ``max_items``; returns (chosen, left out for lack of room)."""
-    eligible = newest_first(item for item in items if not item.draft and period.contains(item.published_at))
+    eligible = newest_first(
+        item for item in items if not item.draft and period.contains(item.published_at)
+    )
     return eligible[:max_items], eligible[max_items:]

@@ -14,6 +14,8 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_interval
 from babel.numbers import format_decimal
 
+_DateTime = datetime  # the Formatters.datetime method shadows the class inside the class body
+
 LABELS: dict[str, dict[str, str]] = {
     "de": {
         "read_more": "Weiterlesen",
@@ -25,7 +27,8 @@ LABELS: dict[str, dict[str, str]] = {
         "view_in_browser": "Im Browser ansehen",
         "imprint": "Impressum",
         "privacy": "Datenschutz",
-        "why_received": "Sie erhalten diese E-Mail, weil Sie „{digest}“ von {site} abonniert haben.",
+        "why_received": "Sie erhalten diese E-Mail, weil Sie „{digest}“ von {site} abonniert "
+        "haben.",
         "other_items": "Weitere Beiträge",
         "items_count": "{count} neue Beiträge",
         "sample_name": "Erika Mustermann",
@@ -71,7 +74,7 @@ class Formatters:
     def datetime(self, value: datetime, format: str = "medium") -> str:
         return format_datetime(value, format=format, tzinfo=self.timezone, locale=self.locale)
 
-    def interval(self, start: datetime, end: datetime) -> str:
+    def interval(self, start: _DateTime, end: _DateTime) -> str:
         """``13.–20. November 2017``: a date range as the locale writes it."""
         return format_interval(
             start.astimezone(self.timezone).date(),
@@ -83,7 +86,7 @@ class Formatters:
     def number(self, value: float) -> str:
         return format_decimal(value, locale=self.locale)
 
-    def month(self, value: datetime) -> str:
+    def month(self, value: _DateTime) -> str:
         return format_date(value.astimezone(self.timezone), format="LLLL yyyy", locale=self.locale)
 
     def filters(self) -> dict[str, Any]:

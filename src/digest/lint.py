@@ -18,7 +18,9 @@ REQUIRED_HEADERS = (
     "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
     "List-Unsubscribe-Post", "List-Id",
 )  # fmt: skip
-_REMOTE_FONT = re.compile(r"fonts\.googleapis\.com|@import\s+url|@font-face[^}]*url\(\s*['\"]?https?:", re.I)
+_REMOTE_FONT = re.compile(
+    r"fonts\.googleapis\.com|@import\s+(?:url|['\"])|@font-face[^}]*url\(\s*['\"]?https?:", re.I
+)
 
 
 def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
@@ -46,6 +48,12 @@ def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
     for name, value in message.items():
         if "\r" in str(value) or "\n" in str(value):
             error(f"header {name} contains a line break")
+    unsubscribe = message["List-Unsubscribe"]
+    if unsubscribe is not None and "<https://" not in str(unsubscribe):
+        warning("List-Unsubscribe has no https URL: Gmail and Yahoo need one for one-click")
+    one_click = message["List-Unsubscribe-Post"]
+    if one_click is not None and str(one_click).strip() != "List-Unsubscribe=One-Click":
+        error(f"List-Unsubscribe-Post is {str(one_click)!r}, expected List-Unsubscribe=One-Click")
 
     if message.get_content_type() != "multipart/alternative":
         error(f"message is {message.get_content_type()}, expected multipart/alternative")
@@ -86,7 +94,8 @@ def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
     hrefs = [element.get("href", "") for element in document.iter("a")]
     for href in hrefs:
         if not href.startswith(("https://", "http://", "mailto:")):
-            problems.append(Problem("error", where, f"link {href[:80]!r} is not absolute http(s)/mailto"))
+            message = f"link {href[:80]!r} is not absolute http(s)/mailto"
+            problems.append(Problem("error", where, message))
     if unsubscribe_url not in hrefs:
         problems.append(Problem("error", where, "HTML has no unsubscribe link"))
 
@@ -99,7 +108,8 @@ def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
 
     leftover = sorted({match.group(0) for match in re.finditer(r"</?mj-[a-z-]+", html)})
     if leftover:
-        problems.append(Problem("error", where, f"unknown MJML tags left in HTML: {', '.join(leftover)}"))
+        message = f"unknown MJML tags left in HTML: {', '.join(leftover)}"
+        problems.append(Problem("error", where, message))
     if document.get("lang") in (None, "", "und"):
         problems.append(Problem("warning", where, "<html> has no lang attribute"))
     return problems

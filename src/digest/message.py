@@ -73,8 +73,10 @@ def make_message_id(domain: str, hint: str = "") -> str:
 
 
 def encode_part(text: str) -> bytes:
-    """UTF-8, CRLF line ends, quoted-printable: 7-bit safe, lines <= 76 octets."""
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    """UTF-8, CRLF line ends, quoted-printable: 7-bit safe, lines <= 76 octets. A lone CR
+    (from a title or feed text) becomes a line end too: a bare CR in SMTP DATA is rejected
+    or, worse, read differently by different servers."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True)
 
 

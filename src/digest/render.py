@@ -11,7 +11,7 @@ import logging
 import re
 import textwrap
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ KNOWN_MJML_TAGS = frozenset(
     mj-include mj-section mj-column mj-group mj-wrapper mj-hero mj-text mj-image mj-button
     mj-divider mj-spacer mj-table mj-social mj-social-element mj-navbar mj-navbar-link
     mj-accordion mj-accordion-element mj-accordion-title mj-accordion-text mj-carousel
-    mj-carousel-image""".split()
+    mj-carousel-image""".split()  # noqa: SIM905 (a word list reads better here)
 )
 _MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 
@@ -116,12 +116,13 @@ class Renderer:
         if digest.preheader:
             preheader = single_line(self._render_string(digest.preheader, context, "preheader"))
         else:
-            preheader = truncate(" · ".join(view.title for view in context["items"]), PREHEADER_LENGTH)
+            titles = " · ".join(view.title for view in context["items"])
+            preheader = truncate(titles, PREHEADER_LENGTH)
         context["issue"].update(subject=subject, preheader=preheader)
 
         mjml_name = f"{digest.template}.mjml"
         mjml_source = self._render_template(mjml_name, context)
-        check_mjml(mjml_source, mjml_name)
+        check_mjml(mjml_source, mjml_name, locate=self._find_tag)
         try:
             html = mjml2html(mjml_source, disable_comments=True, fonts={})
         except ValueError as exc:
@@ -189,6 +190,19 @@ class Renderer:
         except Exception as exc:
             raise TemplateError(f"{where}: {_describe(exc)}") from None
 
+    def _find_tag(self, tag: str) -> str | None:
+        """``file:line`` of the first template (user's first) that writes ``<tag``."""
+        pattern = re.compile(rf"</?{re.escape(tag)}\b")
+        for name in self.env.list_templates(extensions=["mjml"]):
+            try:
+                text, filename, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            except jinja2.TemplateNotFound:
+                continue
+            match = pattern.search(text)
+            if match:
+                return f"{filename or name}:{text.count(chr(10), 0, match.start()) + 1}"
+        return None
+
     def _origin(self, name: str) -> str:
         try:
             source = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
@@ -207,24 +221,31 @@ def inline_css(html: str) -> str:
         strip_important=False,
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
+        # Keep MJML's pixel width/height attributes: premailer would copy "width:100%" from the
+        # style into <img width>, and Outlook then draws the picture at its natural size.
+        disable_basic_attributes=["width", "height"],
     )
     result: str = inliner.transform()
     if not result.lstrip().lower().startswith("<!doctype"):
-        result = "<!doctype html>\n" + result  # premailer drops it; without it clients use quirks mode
+        # premailer drops it; without it clients render in quirks mode
+        result = "<!doctype html>\n" + result
     return result
 
 
-def check_mjml(source: str, template: str) -> None:
+def check_mjml(
+    source: str, template: str, locate: Callable[[str], str | None] | None = None
+) -> None:
     """Catch what mjml-python lets through silently (unknown tags) or reports without a
-    position (unbalanced tags). Lines are those of the rendered MJML."""
+    position (unbalanced tags). Lines are those of the rendered MJML; ``locate`` may name
+    the template file and line an unknown tag is written in."""
     stack: list[tuple[str, int]] = []
     for match in _MJML_TAG.finditer(source):
         closing, tag, rest = match.group(1), match.group(2), match.group(3)
         line = source.count("\n", 0, match.start()) + 1
         if tag not in KNOWN_MJML_TAGS:
+            where = (locate(tag) if locate else None) or f"{template}: rendered MJML line {line}"
             raise TemplateError(
-                f"{template}: rendered MJML line {line}: unknown tag <{tag}> "
-                f"(near {_snippet(source, match.start())})"
+                f"{where}: unknown tag <{tag}> (near {_snippet(source, match.start())})"
             )
         if rest.rstrip().endswith("/"):
             continue
@@ -240,6 +261,11 @@ def check_mjml(source: str, template: str) -> None:
     if stack:
         tag, line = stack[-1]
         raise TemplateError(f"{template}: rendered MJML line {line}: <{tag}> is never closed")
+
+
+def _snippet(source: str, position: int, length: int = 60) -> str:
+    """A one-line excerpt of ``source`` from ``position``, for error messages."""
+    return repr(" ".join(source[position : position + length].split()))
 
 
 def normalise_text(text: str) -> str:
@@ -264,7 +290,7 @@ def _wrap(text: str, width: int = 72, indent: str = "") -> str:
 
 def _view(item: Item) -> ItemView:
     return ItemView(
-        title=item.title,
+        title=single_line(item.title),  # a title is one line, whatever the source sent
         url=item.url,
         date=item.published_at,
         summary=item.summary,

@@ -127,7 +127,7 @@ class Schedule:
             )
             if fire is None:
                 break
-            fire_utc = fire.astimezone(UTC)
+            fire_utc: datetime = fire.astimezone(UTC)
             if fire_utc <= query:
                 query += timedelta(minutes=1)
                 continue

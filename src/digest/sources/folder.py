@@ -186,7 +186,8 @@ def _parse_image(value: Any) -> Image | None:
         raise ContentError("front matter: 'image' must be a URL or a mapping with src and alt")
     unknown = set(value) - {"src", "alt", "width", "height"}
     if unknown:
-        raise ContentError(f"front matter: 'image' has unknown key(s): {', '.join(sorted(unknown))}")
+        keys = ", ".join(sorted(unknown))
+        raise ContentError(f"front matter: 'image' has unknown key(s): {keys}")
     src = _optional_url(value.get("src"), "image.src")
     if src is None:
         raise ContentError("front matter: 'image.src' is missing")
