@@ -8,15 +8,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from digest import __version__
-from digest.compose import compose_next_issue, sample_message, sample_recipient
+from digest.compose import compose_next_issue, message_template, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
+from digest.i18n import greeting, labels_for
 from digest.lint import lint_message
-from digest.message import Splicer
+from digest.message import Recipient, Splicer, parse_sender
 from digest.models import Problem
 from digest.render import Renderer
+from digest.store import Store
+from digest.transport import TransportOutcome
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -43,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digest", description="Recurring email digests from Markdown folders and feeds."
     )
-    parser.add_argument("-c", "--config", help="config file (default: $DIGEST_CONFIG or ./config.yaml)")
+    parser.add_argument(
+        "-c", "--config", help="config file (default: $DIGEST_CONFIG or ./config.yaml)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"digest {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -52,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("directory", nargs="?", default=".", type=Path)
     init.set_defaults(handler=cmd_init)
 
-    check = commands.add_parser("check", help="validate config, sources and templates; lint the next issue")
+    check = commands.add_parser(
+        "check", help="validate config, sources and templates; lint the next issue"
+    )
     check.add_argument("digest", nargs="?", help="only this digest")
     check.add_argument("--at", type=_parse_at, help="as of this ISO time (default: now)")
     check.set_defaults(handler=cmd_check)
@@ -62,6 +70,56 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, type=Path, help="output folder")
     build.add_argument("--at", type=_parse_at, help="as of this ISO time (default: now)")
     build.set_defaults(handler=cmd_build)
+
+    send = commands.add_parser("send", help="create (or resume) the period's issue and deliver it")
+    send.add_argument("digest")
+    send.add_argument(
+        "--at", type=_parse_at, help="the period ending at this ISO time (default: now)"
+    )
+    send.add_argument(
+        "--dry-run", action="store_true", help="render and count; send and write nothing"
+    )
+    send.add_argument("--to", metavar="ADDR", help="send one test copy to ADDR; marks nothing")
+    send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    send.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="wait up to SECONDS for due retries of deferred (4xx) messages before returning",
+    )  # fmt: skip
+    send.set_defaults(handler=cmd_send)
+
+    subs = commands.add_parser("subscribers", help="manage the subscriber list")
+    subs_commands = subs.add_subparsers(
+        title="subscriber commands", metavar="ACTION", required=True
+    )
+    add = subs_commands.add_parser("add", help="add (or re-activate) one subscriber")
+    add.add_argument("email")
+    add.add_argument("--name", default="")
+    add.add_argument(
+        "--digest",
+        action="append",
+        dest="digests",
+        metavar="NAME",
+        help="digest to receive (repeatable; default: all)",
+    )
+    add.set_defaults(handler=cmd_subscribers_add)
+    imp = subs_commands.add_parser("import", help="import a CSV file (email,name,digests)")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=cmd_subscribers_import)
+    exp = subs_commands.add_parser("export", help="export active subscribers as CSV")
+    exp.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
+    exp.set_defaults(handler=cmd_subscribers_export)
+    lst = subs_commands.add_parser("list", help="list subscribers")
+    lst.add_argument("--digest")
+    lst.add_argument("--status", choices=["pending", "active", "unsubscribed"])
+    lst.set_defaults(handler=cmd_subscribers_list)
+    rm = subs_commands.add_parser(
+        "remove", help="remove a subscriber (erases name, ends all subscriptions)"
+    )
+    rm.add_argument("email")
+    rm.set_defaults(handler=cmd_subscribers_remove)
+
+    status = commands.add_parser("status", help="digests, issues, deliveries, in-doubt rows")
+    status.set_defaults(handler=cmd_status)
     return parser
 
 
@@ -94,7 +152,11 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     loaded = _load(args)
     at = _moment(args, loaded)
-    issue = compose_next_issue(loaded, args.digest, at)
+    store = Store.open_for_reading(loaded.database_url)
+    try:
+        issue = compose_next_issue(loaded, store, args.digest, at)
+    finally:
+        store.close()
     _print_problems(issue.problems)
     raw = sample_message(loaded, issue, at)
     recipient = sample_recipient(loaded)
@@ -136,10 +198,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     recipient = sample_recipient(loaded)
     summaries: list[str] = []
     seen_sources = False
+    store = Store.open_for_reading(loaded.database_url)
     for name in names:
         loaded.digest(name)  # unknown name -> clear error
         try:
-            issue = compose_next_issue(loaded, name, at, renderer=renderer)
+            issue = compose_next_issue(loaded, store, name, at, renderer=renderer)
         except DigestError as exc:
             problems.append(Problem("error", f"digest {name}", str(exc)))
             continue
@@ -150,6 +213,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}"))
         size = len(issue.rendered.html.encode()) // 1024
         summaries.append(f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB")
+    store.close()
     _print_problems(problems)
     for summary in summaries:
         print(summary)
@@ -157,6 +221,311 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = len(problems) - errors
     print(f"{errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
+
+
+def _open_store(loaded: LoadedConfig) -> Store:
+    return Store.open(loaded.database_url)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    at = _moment(args, loaded)
+    digest = args.digest
+    loaded.digest(digest)
+    if args.to:
+        return _send_test_copy(loaded, digest, at, args.to)
+    if args.dry_run:
+        store = Store.open_for_reading(loaded.database_url)
+        try:
+            issue = compose_next_issue(loaded, store, digest, at)
+            recipients = store.count_active(digest)
+            existing = store.get_issue(digest, loaded.schedule(digest).period_ending(at).key)
+        finally:
+            store.close()
+        _print_problems(issue.problems)
+        if existing is not None:
+            print(
+                f"{digest}: issue {existing.period_key} exists ({existing.status}); a send would resume it"
+            )
+            return 0
+        print(f"dry run: {digest}: {len(issue.items)} item(s), {recipients} recipient(s)")
+        print(f"subject: {issue.rendered.subject}")
+        for item in issue.items:
+            print(f"  {item.published_at.date().isoformat()}  {item.title}")
+        return 0
+
+    store = _open_store(loaded)
+    try:
+        return _send(loaded, store, digest, at, args)
+    finally:
+        store.close()
+
+
+def _send(
+    loaded: LoadedConfig, store: Store, digest: str, at: datetime, args: argparse.Namespace
+) -> int:
+    from digest.deliver import raise_for_report
+    from digest.ledger import PreparedIssue
+    from digest.send import send_digest
+    from digest.store import ISSUE_DONE, ISSUE_EMPTY
+
+    def confirm(prepared: PreparedIssue) -> bool:
+        issue = prepared.issue
+        pending = store.counts(issue.id)
+        due = pending["pending"] + pending["failed_temp"]
+        verb = "send" if prepared.created else "resume"
+        print(
+            f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
+        )
+        print(f"subject: {issue.subject}")
+        if args.yes or not sys.stdin.isatty():
+            if not args.yes:
+                print("not a terminal: pass --yes to send", file=sys.stderr)
+                return False
+            return True
+        answer = input("Send now? [y/N] ").strip().lower()
+        return answer in ("y", "yes", "j", "ja")
+
+    progress = _Progress()
+    result = send_digest(
+        loaded,
+        store,
+        digest,
+        at,
+        on_prepared=confirm,
+        on_result=progress.advance,
+        wait_for_retries=args.wait,
+    )
+    progress.close()
+    _print_problems(result.prepared.problems)
+    issue = result.prepared.issue
+    if result.report is None:
+        if issue.status == ISSUE_EMPTY:
+            print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
+            return 0
+        if issue.status == ISSUE_DONE:
+            counts = store.counts(issue.id)
+            print(
+                f"{digest}: issue {issue.period_key} was already sent ({counts['sent']} sent); nothing to do"
+            )
+            return 0
+        print(f"{digest}: not sent")
+        return 1 if not args.yes else 0
+    report = result.report
+    counts = report.counts
+    print(
+        f"{digest}: {counts['sent']} sent, {counts['failed_temp']} deferred, "
+        f"{counts['failed_perm']} failed, {counts['in_doubt']} in doubt, "
+        f"{counts['skipped']} skipped, {counts['pending']} pending"
+    )
+    if report.next_retry_at and not report.paused:
+        print(
+            f"deferred messages retry from {report.next_retry_at.isoformat(timespec='seconds')}: "
+            f"run 'digest send {digest}' again or keep 'digest run' going"
+        )
+    raise_for_report(report, digest)
+    return 0
+
+
+def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: str) -> int:
+    from digest.message import make_message_id
+    from digest.send import default_transport
+    from digest.subscribers import normalise_address
+
+    address = normalise_address(address)
+    store = Store.open_for_reading(loaded.database_url)
+    try:
+        issue = compose_next_issue(loaded, store, digest, at)
+    finally:
+        store.close()
+    template = message_template(loaded, digest, issue.rendered)
+    recipient = sample_recipient(loaded)
+    recipient = Recipient(
+        address,
+        "",
+        recipient.unsubscribe_url,
+        recipient.preferences_url,
+        greeting(labels_for(loaded.config.site.locale), ""),
+    )
+    data = template.build(
+        recipient,
+        message_id=make_message_id(template.sender_domain, "test"),
+        date=datetime.now(UTC),
+    )
+    connection = default_transport(loaded).connect()
+    try:
+        connection.send(parse_sender(loaded.config.delivery.from_)[1], address, data, lambda: None)
+    except TransportOutcome as exc:
+        raise DigestError(f"test copy to {address} failed: {exc}") from None
+    finally:
+        connection.close()
+    print(f"test copy of {digest} ({len(issue.items)} item(s)) sent to {address}; nothing marked")
+    return 0
+
+
+class _Progress:
+    """A rich progress bar on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+
+    def advance(self, status: str) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("sending"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.speed} msg/s"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("send", total=None)
+        self.bar.advance(self.task)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def cmd_subscribers_add(args: argparse.Namespace) -> int:
+    from digest.headers import single_line
+    from digest.subscribers import normalise_address, parse_digests
+
+    loaded = _load(args)
+    email = normalise_address(args.email)
+    digests = parse_digests(";".join(args.digests or []), loaded.config.digests) or list(
+        loaded.config.digests
+    )
+    store = _open_store(loaded)
+    try:
+        _, created = store.add_subscriber(email, single_line(args.name), digests, datetime.now(UTC))
+    finally:
+        store.close()
+    print(f"{'added' if created else 'updated'} {email} ({', '.join(digests)})")
+    return 0
+
+
+def cmd_subscribers_import(args: argparse.Namespace) -> int:
+    from digest.subscribers import import_csv
+
+    loaded = _load(args)
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DigestError(f"{args.file}: cannot read: {exc}") from None
+    store = _open_store(loaded)
+    try:
+        report = import_csv(
+            text,
+            store,
+            known_digests=list(loaded.config.digests),
+            default_digests=list(loaded.config.digests),
+            now=datetime.now(UTC),
+            source=str(args.file),
+        )
+    finally:
+        store.close()
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
+    return 0
+
+
+def cmd_subscribers_export(args: argparse.Namespace) -> int:
+    from digest.subscribers import export_csv
+
+    loaded = _load(args)
+    store = _open_store(loaded)
+    try:
+        text = export_csv(store.list_subscribers(status="active"))
+    finally:
+        store.close()
+    if args.file:
+        args.file.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_subscribers_list(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    store = _open_store(loaded)
+    try:
+        rows = store.list_subscribers(digest=args.digest, status=args.status)
+    finally:
+        store.close()
+    for row in rows:
+        print(f"{row.email}\t{row.name}\t{row.status}\t{';'.join(row.digests)}")
+    print(f"{len(rows)} subscriber(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_subscribers_remove(args: argparse.Namespace) -> int:
+    from digest.subscribers import normalise_address
+
+    loaded = _load(args)
+    store = _open_store(loaded)
+    try:
+        removed = store.remove_subscriber(normalise_address(args.email), datetime.now(UTC))
+    finally:
+        store.close()
+    if not removed:
+        raise DigestError(f"{args.email}: no such subscriber")
+    print(f"removed {args.email}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    now = datetime.now(UTC)
+    store = Store.open_for_reading(loaded.database_url)
+    try:
+        for name, digest in loaded.config.digests.items():
+            schedule = loaded.schedule(name)
+            next_fire = schedule.next_fire(now)
+            latest = store.latest_issue(name)
+            print(
+                f"{name} ({digest.title}): schedule {digest.schedule!r} in {schedule.timezone.key}"
+            )
+            print(
+                f"  next fire: {next_fire.isoformat(timespec='minutes')} "
+                f"({next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
+            )
+            print(
+                f"  subscribers: {store.count_active(name)} active; "
+                f"unsent items: {len(store.unsent_items(name))}"
+            )
+            if latest is None:
+                print("  last issue: none yet")
+            else:
+                counts = store.counts(latest.id)
+                summary = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+                print(
+                    f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
+                    f"{summary or 'no deliveries'}{f' ({latest.note})' if latest.note else ''}"
+                )
+        doubtful = store.in_doubt()
+        if doubtful:
+            print(
+                f"in doubt ({len(doubtful)}): delivered or not, the server never said; not re-sent:"
+            )
+            for issue, row in doubtful:
+                print(f"  {issue.digest} {issue.period_key} {row.email} {row.message_id}")
+    finally:
+        store.close()
+    return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -177,7 +546,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     print(f"created {target / 'config.yaml'}, {target / 'content'}/, {target / 'templates'}/")
-    print(f"next: edit {target / 'config.yaml'}, then run: digest -c {target / 'config.yaml'} check")
+    print(
+        f"next: edit {target / 'config.yaml'}, then run: digest -c {target / 'config.yaml'} check"
+    )
     return 0
 
 

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from digest.collect import collect, select_for_period
 from digest.config import LoadedConfig
 from digest.i18n import greeting, labels_for
 from digest.message import MessageTemplate, Recipient, make_message_id
 from digest.models import Item, Problem
-from digest.render import Renderer, RenderedIssue
+from digest.render import RenderedIssue, Renderer
 from digest.schedule import Period
-from digest.sources import Source, build_sources
+from digest.store import Store
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,9 @@ def list_id(loaded: LoadedConfig, digest_name: str) -> str:
     return f"{title} <{digest_name}.{host}>"
 
 
-def message_template(loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue) -> MessageTemplate:
+def message_template(
+    loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue
+) -> MessageTemplate:
     delivery = loaded.config.delivery
     return MessageTemplate(
         rendered,
@@ -65,24 +66,24 @@ def sample_recipient(loaded: LoadedConfig) -> Recipient:
 
 def compose_next_issue(
     loaded: LoadedConfig,
+    store: Store,
     digest_name: str,
     at: datetime,
-    sources: list[Source] | None = None,
     renderer: Renderer | None = None,
 ) -> ComposedIssue:
-    """The issue for the period that ends at the last scheduled fire at or before ``at``."""
-    digest = loaded.digest(digest_name)
-    period = loaded.schedule(digest_name).period_ending(at)
-    collection = collect(sources if sources is not None else _sources_for(loaded, digest_name), at)
-    chosen, left_out = select_for_period(collection.items, period, digest.max_items)
-    rendered = (renderer or Renderer(loaded)).render(digest_name, chosen, period)
+    """The issue for the period that ends at the last scheduled fire at or before ``at``, as
+    the ledger would choose it now; writes nothing."""
+    from digest.ledger import preview  # ledger builds on this module
+
+    selection, problems = preview(loaded, store, digest_name, at)
+    rendered = (renderer or Renderer(loaded)).render(digest_name, selection.items, selection.period)
     return ComposedIssue(
         digest=digest_name,
-        period=period,
-        items=chosen,
-        left_out=left_out,
+        period=selection.period,
+        items=selection.items,
+        left_out=[stored.item for stored in selection.left_out],
         rendered=rendered,
-        problems=collection.problems,
+        problems=problems,
     )
 
 
@@ -93,11 +94,3 @@ def sample_message(loaded: LoadedConfig, issue: ComposedIssue, now: datetime) ->
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
         date=now,
     )
-
-
-def _sources_for(loaded: LoadedConfig, digest_name: str) -> list[Source]:
-    wanted = loaded.digest(digest_name).sources
-    sources = build_sources(loaded)
-    if wanted is None:
-        return sources
-    return [source for source in sources if source.name in wanted]

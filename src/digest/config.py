@@ -12,13 +12,22 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from digest.errors import ConfigError
 from digest.headers import check_header_value
@@ -107,7 +116,163 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-class FolderSourceConfig(_Model):
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _parse_duration(value: Any) -> Any:
+    """``30d``, ``12h``, ``2w``, ``90m`` (pydantic's own forms, seconds or ISO, also work)."""
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"duration {value!r} not understood (use e.g. 30d, 12h, 2w)")
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class MatchConfig(_Model):
+    """Tags (exact, case-insensitive) and keywords (substring of title or summary,
+    case-insensitive); an item matches when any one of them does."""
+
+    tags: list[str] = []
+    keywords: list[str] = []
+
+
+class FilterFields(_Model):
+    """Filters shared by every source and every digest (see :mod:`digest.filters`)."""
+
+    include: MatchConfig | None = Field(
+        default=None, description="Keep only items that match one of these tags or keywords."
+    )
+    exclude: MatchConfig | None = Field(
+        default=None, description="Drop items that match one of these tags or keywords."
+    )
+    max_age: Duration | None = Field(
+        default=None, description="Drop items published longer ago than this (30d, 12h, 2w)."
+    )
+
+
+def _source_url(value: str) -> str:
+    value = value.strip()
+    if value.startswith("file:"):
+        if len(value) == len("file:"):
+            raise ValueError("file: URL needs a path, e.g. file:feeds/news.xml")
+        return value
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(
+            "must be an absolute http(s) URL or a file: path, e.g. https://example.org/feed.xml"
+        )
+    return value
+
+
+def _css_selector(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+    return value
+
+
+class HttpSourceConfig(FilterFields):
+    url: str
+    name: str | None = None
+    timeout: float = Field(default=20, gt=0, le=600, description="Seconds for the whole fetch.")
+    max_bytes: int = Field(default=10_000_000, ge=1024, description="Largest response accepted.")
+    user_agent: str | None = Field(
+        default=None, description='Default: "digest/<version> (+<site.base_url>)".'
+    )
+    tags: list[str] = Field(default=[], description="Tags added to every item of this source.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _source_url(value)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_header_value("user_agent", value)
+        return value
+
+
+class FeedSourceConfig(HttpSourceConfig):
+    """RSS 0.9x/1.0/2.0, Atom or JSON Feed, over HTTP(S) or from a ``file:``."""
+
+    kind: Literal["feed"]
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"feed:{self.url}"
+
+
+class PageDateConfig(_Model):
+    """Where an item's date is and how to read it: ``format`` (strptime) or ``pattern`` (a
+    regular expression with named groups ``day``, ``month`` (number or month name in the
+    locale) and optionally ``year``; a missing year comes from ``year``, ``year_from`` (the
+    nearest element before the item that matches this selector and holds a four-digit year,
+    e.g. a heading "2. Halbjahr 2017") or the current year."""
+
+    selector: str | None = Field(default=None, description="Default: the teaser, else the item.")
+    attribute: str | None = Field(default=None, description="Read this attribute, e.g. datetime.")
+    format: str | None = None
+    pattern: str | None = None
+    year: int | None = Field(default=None, ge=1970, le=2200)
+    year_from: str | None = None
+
+    @field_validator("selector", "year_from")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        return _css_selector(value)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        missing = {"day", "month"} - set(compiled.groupindex)
+        if missing:
+            raise ValueError(
+                f"pattern needs the named group(s) {', '.join(sorted(missing))}, "
+                "e.g. (?P<day>\\d+)\\. (?P<month>\\w+)"
+            )
+        return value
+
+
+class PageSourceConfig(HttpSourceConfig):
+    """A listing page of teasers described by CSS selectors (no feed needed)."""
+
+    kind: Literal["page"]
+    item: str = Field(description="CSS selector of one teaser block.")
+    title: str | None = Field(default=None, description="Default: the teaser's first words.")
+    teaser: str | None = None
+    link: str | None = Field(default="a[href]", description="The 'read more' link (its href).")
+    image: str | None = None
+    date: PageDateConfig = PageDateConfig()
+    locale: str | None = Field(default=None, description="Month names; default: site.locale.")
+
+    @field_validator("item", "title", "teaser", "link", "image")
+    @classmethod
+    def _selectors(cls, value: str | None) -> str | None:
+        return _css_selector(value)
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"page:{self.url}"
+
+
+class FolderSourceConfig(FilterFields):
     kind: Literal["folder"]
     path: str = "content"
     name: str | None = None
@@ -118,10 +283,12 @@ class FolderSourceConfig(_Model):
         return self.name or f"folder:{self.path}"
 
 
-SourceConfig = Annotated[FolderSourceConfig, Field(discriminator="kind")]
+SourceConfig = Annotated[
+    FolderSourceConfig | FeedSourceConfig | PageSourceConfig, Field(discriminator="kind")
+]
 
 
-class DigestConfig(_Model):
+class DigestConfig(FilterFields):
     title: str = Field(min_length=1)
     schedule: str
     subject: str = "{{ digest.title }}: {{ items|length }} neue Beiträge"
@@ -133,6 +300,12 @@ class DigestConfig(_Model):
     timezone: str | None = None
     sources: list[str] | None = Field(
         default=None, description="Names of the sources this digest draws on; all when unset."
+    )
+    backfill_days: float | None = Field(
+        default=None,
+        ge=0,
+        description="How far back the first issue reaches; default one period. Items older "
+        "than that which exist when the digest starts are never sent.",
     )
 
     @field_validator("schedule")
@@ -158,6 +331,14 @@ class SmtpConfig(_Model):
     timeout: float = Field(default=30, gt=0)
 
 
+class RetryConfig(_Model):
+    base_seconds: float = Field(default=60, gt=0, description="First retry after 4xx.")
+    max_seconds: float = Field(default=6 * 3600, gt=0, description="Longest wait between tries.")
+    pause_after_errors: int = Field(
+        default=10, ge=1, description="Consecutive failures that pause the issue."
+    )
+
+
 class DeliveryConfig(_Model):
     from_: str = Field(alias="from")
     reply_to: str | None = None
@@ -166,6 +347,7 @@ class DeliveryConfig(_Model):
     maildir: str = "outbox"
     list_unsubscribe_mailto: str | None = None
     list_id: str | None = None
+    retry: RetryConfig = RetryConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -235,7 +417,9 @@ class LoadedConfig:
             return self.config.digests[name]
         except KeyError:
             known = ", ".join(sorted(self.config.digests)) or "none"
-            raise ConfigError(f"{self.path}: no digest named {name!r} (configured: {known})") from None
+            raise ConfigError(
+                f"{self.path}: no digest named {name!r} (configured: {known})"
+            ) from None
 
     def digest_timezone(self, name: str) -> ZoneInfo:
         return ZoneInfo(self.digest(name).timezone or self.config.site.timezone)
@@ -336,17 +520,29 @@ def _walk(root: yaml.Node, loc: tuple[Any, ...]) -> list[tuple[Any, yaml.Node]]:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                if str(key_node.value) == str(part) or (part == "from_" and key_node.value == "from"):
+                if str(key_node.value) == str(part) or (
+                    part == "from_" and key_node.value == "from"
+                ):
                     child = value_node
                     trail.append((key_node.value, key_node))
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
-                trail.append((part, child))
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+            trail.append((part, child))
         if child is None:
-            if isinstance(node, yaml.MappingNode) and isinstance(part, str) and part not in (
-                "folder",
+            if (
+                isinstance(node, yaml.MappingNode)
+                and isinstance(part, str)
+                and part
+                not in (
+                    "folder",
+                    "feed",
+                    "page",
+                )
             ):
                 trail.append((part, node))  # a missing or unknown key: point at its parent
                 break

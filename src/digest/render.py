@@ -105,9 +105,7 @@ class Renderer:
         self.env.filters["wrap"] = _wrap
         self.env.filters["truncate_words"] = truncate
 
-    def render(
-        self, digest_name: str, items: Sequence[Item], period: Period
-    ) -> RenderedIssue:
+    def render(self, digest_name: str, items: Sequence[Item], period: Period) -> RenderedIssue:
         digest = self.loaded.digest(digest_name)
         context = self._context(digest_name, items, period)
         subject = single_line(self._render_string(digest.subject, context, "subject"))
@@ -140,8 +138,7 @@ class Renderer:
             "digest": {
                 "name": digest_name,
                 "title": digest.title,
-                "intro": digest.intro
-                or self.labels["intro_default"].format(period=period_text),
+                "intro": digest.intro or self.labels["intro_default"].format(period=period_text),
             },
             "issue": {
                 "period_start": period.start,

@@ -35,3 +35,11 @@ def build_sources(loaded: LoadedConfig) -> list[Source]:
                 )
             )
     return sources
+
+
+def sources_for(loaded: LoadedConfig, digest_name: str) -> list[Source]:
+    wanted = loaded.digest(digest_name).sources
+    sources = build_sources(loaded)
+    if wanted is None:
+        return sources
+    return [source for source in sources if source.name in wanted]

@@ -1,0 +1,307 @@
+"""Deliver a frozen issue: claim rows, personalise, hand over, record the outcome.
+
+Each delivery row moves ``pending -> sending -> sent | failed_temp | failed_perm | in_doubt``.
+The moment the message data leaves is committed first (``payload_at``), so a sender killed at
+any point leaves at most one row per connection in doubt; all others are either recorded as
+sent or safe to send again. ``N`` connections run in threads, each claiming small batches.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from digest.compose import message_template
+from digest.config import LoadedConfig, RetryConfig
+from digest.errors import DeliveryError, DigestError
+from digest.i18n import greeting, labels_for
+from digest.message import Recipient, parse_sender
+from digest.render import RenderedIssue
+from digest.store import (
+    FAILED_PERM,
+    FAILED_TEMP,
+    IN_DOUBT,
+    ISSUE_DONE,
+    ISSUE_PAUSED,
+    ISSUE_SENDING,
+    PENDING,
+    SENDING,
+    SENT,
+    DeliveryRow,
+    IssueRow,
+    Store,
+)
+from digest.transport import (
+    AuthenticationFailed,
+    ConnectFailed,
+    Connection,
+    ConnectionLost,
+    OutcomeUnknown,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    connections: int = 1
+    rate_limit: float = 0.0  # messages per second over all connections; 0 = unlimited
+    batch_size: int = 20
+    wait_for_retries: float = 0.0  # seconds a run may wait for a due retry before it returns
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    retry_deadline: datetime | None = None  # no 4xx retries after this (the next period)
+
+
+@dataclass
+class DeliveryReport:
+    issue_id: int
+    counts: dict[str, int]
+    paused: str | None = None
+    error: str | None = None
+    next_retry_at: datetime | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.counts.get(state, 0) for state in (PENDING, SENDING, FAILED_TEMP))
+
+
+class RateLimiter:
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next_slot = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class IssueDelivery:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        store: Store,
+        issue: IssueRow,
+        transport: Transport,
+        *,
+        options: DeliveryOptions | None = None,
+        clock: Clock = utc_now,
+        on_result: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.issue = issue
+        self.transport = transport
+        self.options = options or DeliveryOptions()
+        self.clock = clock
+        self.on_result = on_result or (lambda status: None)
+        self.stop = stop or threading.Event()
+        rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+        self.template = message_template(loaded, issue.digest, rendered)
+        self.sender = parse_sender(loaded.config.delivery.from_)[1]
+        self.labels = labels_for(loaded.config.site.locale)
+        self.links_url = loaded.config.site.links_url
+        self.limiter = RateLimiter(self.options.rate_limit)
+        self.lock = threading.Lock()
+        self.consecutive_errors = 0
+        self.pause_reason: str | None = None
+        self.fatal: DigestError | None = None
+        self.worker = ""
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(self) -> DeliveryReport:
+        if self.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+            return self._report()
+        self.store.recover(self.clock())
+        if self.issue.status == ISSUE_PAUSED:
+            self.store.set_issue_status(self.issue.id, ISSUE_SENDING, self.clock())
+        self.worker = self.store.register_worker(self.clock())
+        heartbeat = threading.Thread(target=self._heartbeat, daemon=True)
+        heartbeat.start()
+        try:
+            while True:
+                self._run_pass()
+                if self.fatal or self.pause_reason or self.stop.is_set():
+                    break
+                due = self.store.next_retry_at(self.issue.id)
+                if due is None:
+                    break
+                wait = (due - self.clock()).total_seconds()
+                if wait > self.options.wait_for_retries:
+                    break
+                if self.stop.wait(max(wait, 0.0)):
+                    break
+        finally:
+            self.store.unregister_worker(self.worker)
+        return self._finish()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _run_pass(self) -> None:
+        threads = [
+            threading.Thread(target=self._work, name=f"digest-sender-{n}", daemon=True)
+            for n in range(self.options.connections)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _halted(self) -> bool:
+        return self.stop.is_set() or self.pause_reason is not None or self.fatal is not None
+
+    def _work(self) -> None:
+        connection: Connection | None = None
+        try:
+            while not self._halted():
+                batch = self.store.claim(
+                    self.issue.id, self.worker, self.options.batch_size, self.clock()
+                )
+                if not batch:
+                    return
+                for index, row in enumerate(batch):
+                    if self._halted():
+                        self.store.release([r.id for r in batch[index:]])
+                        return
+                    if connection is None:
+                        try:
+                            connection = self.transport.connect()
+                        except AuthenticationFailed as exc:
+                            self._pause(str(exc))
+                            self.store.release([r.id for r in batch[index:]])
+                            return
+                        except ConnectFailed as exc:
+                            with self.lock:
+                                self.fatal = self.fatal or exc
+                            self.store.release([r.id for r in batch[index:]], str(exc))
+                            return
+                    connection = self._send_one(connection, row)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _send_one(self, connection: Connection, row: DeliveryRow) -> Connection | None:
+        """Send one row; returns the connection to go on with (None: reconnect)."""
+        self.limiter.wait()
+        try:
+            data = self.template.build(
+                self._recipient(row), message_id=row.message_id, date=self.clock()
+            )
+        except DigestError as exc:  # e.g. an address that cannot go into a header
+            self.store.mark_failed_perm(row.id, f"cannot build message: {exc}")
+            self._result(FAILED_PERM, error=True)
+            return connection
+        try:
+            connection.send(
+                self.sender, row.email, data, lambda: self.store.mark_payload(row.id, self.clock())
+            )
+        except ConnectionLost as exc:
+            self.store.release([row.id], str(exc))
+            self._result(PENDING, error=True)
+            connection.close()
+            return None
+        except TemporaryFailure as exc:
+            self._defer(row, str(exc))
+            return connection
+        except PermanentFailure as exc:
+            self.store.mark_failed_perm(row.id, str(exc))
+            self._result(FAILED_PERM, error=True)
+            return connection
+        except OutcomeUnknown as exc:
+            self.store.mark_in_doubt(row.id, str(exc))
+            self._result(IN_DOUBT, error=True)
+            connection.close()
+            return None
+        self.store.mark_sent(row.id, self.clock())
+        self._result(SENT, error=False)
+        return connection
+
+    def _defer(self, row: DeliveryRow, error: str) -> None:
+        retry = self.options.retry
+        delay = min(retry.max_seconds, retry.base_seconds * 2 ** max(row.attempts - 1, 0))
+        retry_at = self.clock() + timedelta(seconds=delay * random.uniform(0.8, 1.2))
+        deadline = self.options.retry_deadline
+        if deadline is not None and retry_at >= deadline:
+            self.store.mark_failed_perm(row.id, f"{error}; gave up: the next period begins")
+            self._result(FAILED_PERM, error=True)
+            return
+        self.store.mark_failed_temp(row.id, error, retry_at)
+        self._result(FAILED_TEMP, error=True)
+
+    def _result(self, status: str, *, error: bool) -> None:
+        with self.lock:
+            self.consecutive_errors = self.consecutive_errors + 1 if error else 0
+            too_many = self.consecutive_errors >= self.options.retry.pause_after_errors
+        self.on_result(status)
+        if too_many:
+            self._pause(f"{self.consecutive_errors} consecutive delivery errors")
+
+    def _pause(self, reason: str) -> None:
+        with self.lock:
+            if self.pause_reason is None:
+                self.pause_reason = reason
+                self.store.set_issue_status(self.issue.id, ISSUE_PAUSED, self.clock(), note=reason)
+
+    def _recipient(self, row: DeliveryRow) -> Recipient:
+        return Recipient(
+            email=row.email,
+            name=row.name,
+            unsubscribe_url=f"{self.links_url}/unsubscribe/{row.token}",
+            preferences_url=f"{self.links_url}/preferences/{row.token}",
+            greeting=greeting(self.labels, row.name),
+        )
+
+    def _heartbeat(self) -> None:
+        while not self.stop.wait(30):
+            if not self.worker:
+                return
+            self.store.heartbeat(self.worker, self.clock())
+
+    def _finish(self) -> DeliveryReport:
+        report = self._report()
+        if self.pause_reason:
+            report.paused = self.pause_reason
+        elif report.complete:
+            self.store.set_issue_status(self.issue.id, ISSUE_DONE, self.clock())
+        if self.fatal:
+            report.error = str(self.fatal)
+        return report
+
+    def _report(self) -> DeliveryReport:
+        return DeliveryReport(
+            issue_id=self.issue.id,
+            counts=self.store.counts(self.issue.id),
+            next_retry_at=self.store.next_retry_at(self.issue.id),
+        )
+
+
+def raise_for_report(report: DeliveryReport, digest: str) -> None:
+    """Turn a paused or failed run into the one-line error the CLI prints."""
+    if report.paused:
+        raise DeliveryError(
+            f"digest {digest}: issue paused: {report.paused}; fix it and run "
+            f"'digest send {digest}' again to resume"
+        )
+    if report.error:
+        raise DeliveryError(
+            f"{report.error}; unsent messages stay queued: run 'digest send {digest}' again to resume"
+        )

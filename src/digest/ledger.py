@@ -1,0 +1,193 @@
+"""The issue ledger: which period is due, which items it takes, and freezing it in the store.
+
+Selection rule for an issue of digest D with cutoff C: every present, non-draft item with
+``published_at <= C`` that no earlier issue of D contains, except the archive that existed when
+D started (published before its baseline and first seen no later than its start). So:
+
+- an item goes into exactly one issue of a digest (a database constraint, too);
+- a back-dated item that shows up later is sent in the next issue, not skipped;
+- a future-dated item waits for its date; an overflow beyond ``max_items`` waits for the next;
+- the first issue takes one period (or ``backfill_days``), not the whole archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from digest.collect import collect, newest_first
+from digest.config import LoadedConfig
+from digest.errors import DigestError, SourceError
+from digest.message import make_message_id, parse_sender
+from digest.models import Item, Problem
+from digest.render import Renderer
+from digest.schedule import Period
+from digest.sources import sources_for
+from digest.store import ISSUE_EMPTY, ISSUE_SENDING, IssueExists, IssueRow, Store, StoredItem
+
+
+@dataclass(frozen=True)
+class Selection:
+    period: Period
+    chosen: list[StoredItem]
+    left_out: list[StoredItem]
+    start: tuple[datetime, datetime] | None  # (started_at, baseline) when this is the first issue
+
+    @property
+    def items(self) -> list[Item]:
+        return [stored.item for stored in self.chosen]
+
+
+@dataclass(frozen=True)
+class PreparedIssue:
+    issue: IssueRow
+    created: bool
+    problems: tuple[Problem, ...] = ()
+
+
+def choose(
+    candidates: Sequence[StoredItem],
+    *,
+    cutoff: datetime,
+    started_at: datetime,
+    baseline: datetime,
+    max_items: int,
+) -> tuple[list[StoredItem], list[StoredItem]]:
+    """Pure selection (see module docstring); newest first, at most ``max_items``."""
+    eligible = [
+        stored
+        for stored in candidates
+        if not stored.item.draft
+        and stored.item.published_at <= cutoff
+        and (stored.item.published_at > baseline or stored.first_seen_at > started_at)
+    ]
+    by_item = {stored.item.uid: stored for stored in eligible}
+    ordered = [by_item[item.uid] for item in newest_first(stored.item for stored in eligible)]
+    return ordered[:max_items], ordered[max_items:]
+
+
+def select(
+    loaded: LoadedConfig,
+    store: Store,
+    digest_name: str,
+    period: Period,
+    now: datetime,
+    candidates: Sequence[StoredItem] | None = None,
+) -> Selection:
+    """What the issue closing ``period`` would contain, given the store as it is (or the
+    ``candidates`` a what-if preview supplies)."""
+    digest = loaded.digest(digest_name)
+    state = store.digest_baseline(digest_name)
+    start: tuple[datetime, datetime] | None = None
+    if state is None:
+        if digest.backfill_days is not None:
+            baseline = period.end - timedelta(days=digest.backfill_days)
+        else:
+            baseline = period.start or period.end
+        start = (now, baseline)
+        state = start
+    previous = store.latest_issue(digest_name)
+    chosen, left_out = choose(
+        store.unsent_items(digest_name) if candidates is None else candidates,
+        cutoff=period.end,
+        started_at=state[0],
+        baseline=state[1],
+        max_items=digest.max_items,
+    )
+    issue_start = previous.period_end if previous else state[1]
+    return Selection(Period(issue_start, period.end), chosen, left_out, start)
+
+
+def preview(
+    loaded: LoadedConfig, store: Store, digest_name: str, at: datetime
+) -> tuple[Selection, tuple[Problem, ...]]:
+    """The next issue's selection as if the sources were collected now, writing nothing:
+    for ``digest build``, ``send --dry-run``, the preview page and the confirmation prompt."""
+    period = loaded.schedule(digest_name).period_ending(at)
+    collection = collect(sources_for(loaded, digest_name), at)
+    unsent = {stored.item.uid: stored for stored in store.unsent_items(digest_name)}
+    known = store.known_uids()
+    candidates = [
+        StoredItem(unsent[item.uid].id, item, unsent[item.uid].first_seen_at)
+        if item.uid in unsent
+        else StoredItem(-1, item, at)
+        for item in collection.items
+        if item.uid in unsent or item.uid not in known
+    ]
+    return select(loaded, store, digest_name, period, at, candidates), collection.problems
+
+
+def collect_into_store(
+    loaded: LoadedConfig, store: Store, digest_name: str, now: datetime
+) -> tuple[Problem, ...]:
+    """Read the digest's sources and record what they hold. If every source failed, raise:
+    a dead feed must not look like a quiet week."""
+    sources = sources_for(loaded, digest_name)
+    collection = collect(sources, now)
+    failed = {
+        problem.where
+        for problem in collection.problems
+        if problem.where in {s.name for s in sources}
+    }
+    complete = [source.name for source in sources if source.name not in failed]
+    if sources and not complete:
+        reasons = "; ".join(
+            problem.message for problem in collection.problems if problem.severity == "error"
+        )
+        raise SourceError(
+            f"digest {digest_name}: every source failed ({reasons}); nothing was sent"
+        )
+    store.record_items(collection.items, now, complete)
+    return collection.problems
+
+
+def prepare_issue(
+    loaded: LoadedConfig,
+    store: Store,
+    digest_name: str,
+    at: datetime,
+    *,
+    now: datetime,
+    renderer: Renderer | None = None,
+) -> PreparedIssue:
+    """Create, or find, the issue for the period that ends at the last fire at or before
+    ``at``. Idempotent: a second call (or a racing process) gets the same issue."""
+    period = loaded.schedule(digest_name).period_ending(at)
+    existing = store.get_issue(digest_name, period.key)
+    if existing is not None:
+        return PreparedIssue(existing, created=False)
+    latest = store.latest_issue(digest_name)
+    if latest is not None and latest.period_end > period.end:
+        raise DigestError(
+            f"digest {digest_name}: the issue of {latest.period_key} is newer than the period "
+            f"{period.key} asked for; periods are sent in order"
+        )
+    problems = collect_into_store(loaded, store, digest_name, at)
+    selection = select(loaded, store, digest_name, period, at)
+    rendered = (renderer or Renderer(loaded)).render(digest_name, selection.items, selection.period)
+    _, sender_address = parse_sender(loaded.config.delivery.from_)
+    domain = sender_address.rsplit("@", 1)[1]
+    hint = f"{digest_name}.{period.slug}"
+    try:
+        issue = store.create_issue(
+            digest=digest_name,
+            period_key=period.key,
+            period_start=selection.period.start,
+            period_end=period.end,
+            status=ISSUE_SENDING if selection.chosen else ISSUE_EMPTY,
+            subject=rendered.subject,
+            preheader=rendered.preheader,
+            html=rendered.html,
+            text=rendered.text,
+            item_ids=[stored.id for stored in selection.chosen],
+            now=now,
+            message_id=lambda: make_message_id(domain, hint),
+            start=selection.start,
+        )
+    except IssueExists:
+        found = store.get_issue(digest_name, period.key)
+        if found is None:  # the constraint that fired was another one: a real conflict
+            raise
+        return PreparedIssue(found, created=False, problems=problems)
+    return PreparedIssue(issue, created=True, problems=problems)

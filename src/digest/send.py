@@ -1,0 +1,73 @@
+"""``digest send`` as a library call: prepare (or resume) the period's issue, then deliver it.
+The scheduler uses the same function, so a manual send and a scheduled one share one path."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest.config import LoadedConfig
+from digest.deliver import Clock, DeliveryOptions, DeliveryReport, IssueDelivery, utc_now
+from digest.ledger import PreparedIssue, prepare_issue
+from digest.store import ISSUE_PAUSED, ISSUE_SENDING, Store
+from digest.transport import Transport, transport_for
+
+
+@dataclass(frozen=True)
+class SendResult:
+    prepared: PreparedIssue
+    report: DeliveryReport | None  # None: nothing to deliver (empty or already done)
+
+
+def default_transport(loaded: LoadedConfig) -> Transport:
+    return transport_for(loaded.config.delivery, lambda path: loaded.resolve(path))
+
+
+def delivery_options(
+    loaded: LoadedConfig, digest: str, period_end: datetime, wait: float
+) -> DeliveryOptions:
+    smtp = loaded.config.delivery.smtp
+    is_smtp = loaded.config.delivery.transport == "smtp"
+    return DeliveryOptions(
+        connections=smtp.connections if is_smtp else 1,
+        rate_limit=smtp.rate_limit if is_smtp else 0,
+        wait_for_retries=wait,
+        retry=loaded.config.delivery.retry,
+        retry_deadline=loaded.schedule(digest).next_fire(period_end),
+    )
+
+
+def send_digest(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    at: datetime,
+    *,
+    transport: Transport | None = None,
+    clock: Clock = utc_now,
+    wait_for_retries: float = 0.0,
+    on_prepared: Callable[[PreparedIssue], bool] | None = None,
+    on_result: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> SendResult:
+    """Create or resume the issue of the period ending at ``at`` and deliver what is due.
+    ``on_prepared`` may return False to stop before anything is sent (confirmation)."""
+    prepared = prepare_issue(loaded, store, digest, at, now=clock())
+    issue = prepared.issue
+    if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+        return SendResult(prepared, None)
+    if on_prepared is not None and not on_prepared(prepared):
+        return SendResult(prepared, None)
+    delivery = IssueDelivery(
+        loaded,
+        store,
+        issue,
+        transport or default_transport(loaded),
+        options=delivery_options(loaded, digest, issue.period_end, wait_for_retries),
+        clock=clock,
+        on_result=on_result,
+        stop=stop,
+    )
+    return SendResult(prepared, delivery.run())

@@ -1,0 +1,257 @@
+"""Transports hand one message to the outside: SMTP, a maildir, or memory (tests only).
+
+One small interface: ``Transport.connect()`` gives a :class:`Connection` whose ``send`` either
+returns (accepted) or raises one of the outcomes below. ``before_payload`` is called right
+before the message data leaves: the deliverer records that moment, so a crash afterwards is
+reported as *in doubt* instead of silently sending twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from digest.config import DeliveryConfig, SmtpConfig
+from digest.errors import DeliveryError
+
+
+class TransportOutcome(Exception):
+    """A per-message outcome other than success."""
+
+
+class TemporaryFailure(TransportOutcome):
+    """4xx: try this recipient again later."""
+
+
+class PermanentFailure(TransportOutcome):
+    """5xx: this recipient will not get it."""
+
+
+class ConnectionLost(TransportOutcome):
+    """The connection broke (or the server said 421) before the message data was sent:
+    nothing was delivered; reconnect and send it again."""
+
+
+class OutcomeUnknown(TransportOutcome):
+    """The data was handed over but no final reply came: it may or may not be delivered."""
+
+
+class ConnectFailed(DeliveryError):
+    """The server cannot be reached: nothing can be sent now."""
+
+
+class AuthenticationFailed(DeliveryError):
+    """The server refused our credentials: pause, fix, resume."""
+
+
+class Connection(Protocol):
+    def send(
+        self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    def connect(self) -> Connection: ...
+
+
+# -- SMTP ---------------------------------------------------------------------------------------
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class SmtpTransport:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    def connect(self) -> SmtpConnection:
+        config = self.config
+        where = f"SMTP server {config.host}:{config.port}"
+        try:
+            if config.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    config.host, config.port, timeout=config.timeout,
+                    context=ssl.create_default_context(),
+                )  # fmt: skip
+            else:
+                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            smtp.ehlo()
+            if config.security == "starttls":
+                # Always a verifying context: starttls() without one checks no certificate.
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if config.username:
+                smtp.login(config.username, config.password.get_secret_value())
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthenticationFailed(
+                f"{where} refused the login for {config.username!r}: {exc.smtp_code} "
+                f"{_text(exc.smtp_error)}"
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ConnectFailed(f"{where}: {exc}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConnectFailed(f"cannot connect to {where}: {exc or type(exc).__name__}") from None
+        return SmtpConnection(smtp)
+
+
+class SmtpConnection:
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp = smtp
+
+    def send(
+        self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
+    ) -> None:
+        smtp = self.smtp
+        try:
+            self._expect(smtp.mail(sender), (250,), "MAIL FROM")
+            self._expect(smtp.rcpt(recipient), (250, 251), "RCPT TO")
+            self._expect(smtp.docmd("DATA"), (354,), "DATA")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise ConnectionLost(f"connection lost before the message was sent: {exc}") from None
+        before_payload()
+        payload = _LEADING_DOT.sub(b"..", message)
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        try:
+            smtp.send(payload + b".\r\n")
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise OutcomeUnknown(
+                f"no reply after the message data: {exc or 'connection closed'}"
+            ) from None
+        if code == 250:
+            return
+        if code == 421:
+            self._drop()
+        text = f"{code} {_text(reply)} (after DATA)"
+        if 400 <= code < 500:
+            raise TemporaryFailure(text)
+        raise PermanentFailure(text)
+
+    def _expect(self, response: tuple[int, bytes], ok: tuple[int, ...], stage: str) -> None:
+        code, reply = response
+        if code in ok:
+            return
+        text = f"{code} {_text(reply)} (at {stage})"
+        if code == 421 or code == -1:
+            self._drop()
+            raise ConnectionLost(text)
+        try:
+            self.smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+        if 400 <= code < 500:
+            raise TemporaryFailure(text)
+        raise PermanentFailure(text)
+
+    def _drop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.smtp.close()
+
+    def close(self) -> None:
+        try:
+            self.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+
+def _text(reply: bytes | str) -> str:
+    value = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(value.split())
+
+
+# -- maildir ------------------------------------------------------------------------------------
+
+
+class MaildirTransport:
+    """Writes each message as a file into ``path/new`` (tmp + rename, as maildir wants)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    def connect(self) -> MaildirConnection:
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectFailed(f"maildir {self.path}: {exc.strerror}") from None
+        return MaildirConnection(self)
+
+    def unique_name(self) -> str:
+        with self._lock:
+            self._counter += 1
+            counter = self._counter
+        return f"{time.time_ns()}.P{os.getpid()}Q{counter}.{socket.gethostname()}"
+
+
+class MaildirConnection:
+    def __init__(self, transport: MaildirTransport) -> None:
+        self.transport = transport
+
+    def send(
+        self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
+    ) -> None:
+        name = self.transport.unique_name()
+        tmp = self.transport.path / "tmp" / name
+        header = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
+        try:
+            tmp.write_bytes(header + message)
+            before_payload()
+            tmp.rename(self.transport.path / "new" / name)
+        except OSError as exc:
+            raise TemporaryFailure(f"maildir write failed: {exc.strerror}") from None
+
+    def close(self) -> None:
+        pass
+
+
+# -- memory (unit tests) -------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryTransport:
+    """Keeps messages in a list; ``fail`` may raise an outcome for a recipient."""
+
+    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
+    fail: Callable[[str], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def connect(self) -> MemoryConnection:
+        return MemoryConnection(self)
+
+
+class MemoryConnection:
+    def __init__(self, transport: MemoryTransport) -> None:
+        self.transport = transport
+
+    def send(
+        self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
+    ) -> None:
+        if self.transport.fail:
+            self.transport.fail(recipient)
+        before_payload()
+        with self.transport._lock:
+            self.transport.sent.append((sender, recipient, message))
+
+    def close(self) -> None:
+        pass
+
+
+def transport_for(delivery: DeliveryConfig, resolve: Callable[[str], Path]) -> Transport:
+    """The transport the config names; ``resolve`` makes a relative maildir path absolute."""
+    if delivery.transport == "smtp":
+        return SmtpTransport(delivery.smtp)
+    return MaildirTransport(resolve(delivery.maildir))
