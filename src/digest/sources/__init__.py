@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from digest.config import FolderSourceConfig, LoadedConfig
+from digest.errors import ConfigError
 from digest.models import Collection
 
 
@@ -20,20 +21,26 @@ class Source(Protocol):
 
 
 def build_sources(loaded: LoadedConfig) -> list[Source]:
+    from digest.sources.base import build_network_source, with_filters
     from digest.sources.folder import FolderSource
 
     sources: list[Source] = []
     for entry in loaded.config.sources:
+        source: Source
         if isinstance(entry, FolderSourceConfig):
-            sources.append(
-                FolderSource(
-                    name=entry.source_name,
-                    root=loaded.resolve(entry.path),
-                    pattern=entry.pattern,
-                    base_url=loaded.config.site.base_url,
-                    timezone=loaded.config.site.tz,
-                )
+            source = FolderSource(
+                name=entry.source_name,
+                root=loaded.resolve(entry.path),
+                pattern=entry.pattern,
+                base_url=loaded.config.site.base_url,
+                timezone=loaded.config.site.tz,
             )
+        else:
+            source = build_network_source(loaded, entry)
+        if any(known.name == source.name for known in sources):
+            raise ConfigError(f"{loaded.path}: two sources are named {source.name!r}; "
+                              "give one of them another 'name'")
+        sources.append(with_filters(source, entry))
     return sources
 
 
