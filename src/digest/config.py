@@ -359,6 +359,40 @@ class DeliveryConfig(_Model):
         return value
 
 
+class WebConfig(_Model):
+    """``digest serve``: staff login, cookie signing, hosts and sign-up rules."""
+
+    staff_user: str = Field(default="staff", min_length=1)
+    staff_password_hash: str = Field(
+        default="",
+        description="From 'digest hash-password' (pbkdf2_sha256$...). Empty: no staff login; "
+        "send actions are off and preview/dashboard answer loopback clients only.",
+    )
+    staff_email: str | None = Field(default=None, description="Default 'test-send to me' address.")
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs session cookies and form tokens; e.g. ${DIGEST_SECRET_KEY}. Empty: "
+        "$DIGEST_SECRET_KEY, else a random key per server start (logins end on restart).",
+    )
+    allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "[::1]"],
+        description="Host headers staff pages answer (DNS-rebinding guard); '*' allows any.",
+    )
+    signup_expiry_days: float = Field(default=7, gt=0, le=365)
+    signups_per_ip_per_hour: int = Field(default=10, ge=1)
+    signups_per_address_per_day: int = Field(default=3, ge=1)
+    consent_version: str = Field(
+        default="1", description="Recorded with each sign-up; bump it when the consent text changes."
+    )
+
+    @field_validator("staff_password_hash")
+    @classmethod
+    def _hash_format(cls, value: str) -> str:
+        if value and not re.match(r"^pbkdf2_sha256\$\d+\$[^$]+\$[^$]+$", value):
+            raise ValueError("must come from 'digest hash-password' (pbkdf2_sha256$...)")
+        return value
+
+
 class Config(_Model):
     site: SiteConfig
     database: str = "sqlite:///digest.db"
@@ -366,6 +400,7 @@ class Config(_Model):
     sources: list[SourceConfig] = Field(min_length=1)
     digests: dict[str, DigestConfig] = Field(min_length=1)
     delivery: DeliveryConfig
+    web: WebConfig = WebConfig()
 
     @field_validator("digests")
     @classmethod

@@ -55,7 +55,7 @@ from sqlalchemy.pool import StaticPool
 from digest.errors import StoreError
 from digest.models import Image, Item
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -171,6 +171,27 @@ deliveries = Table(
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
 
+# Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
+# with which form and consent text; confirmed_at is set when the confirm button was pressed.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("digests", Text, nullable=False),  # names joined by ";"
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("request_ip", String(64), nullable=False),
+    Column("request_user_agent", Text, nullable=False),
+    Column("form_url", Text, nullable=False),
+    Column("consent_version", String(100), nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("confirm_ip", String(64), nullable=True),
+    Column("confirm_user_agent", Text, nullable=True),
+)
+
 workers = Table(
     "workers",
     metadata,
@@ -238,6 +259,24 @@ class Subscriber:
     status: str
     token: str
     digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Consent:
+    id: int
+    token: str
+    email: str
+    name: str
+    digests: tuple[str, ...]
+    requested_at: datetime
+    expires_at: datetime
+    request_ip: str
+    request_user_agent: str
+    form_url: str
+    consent_version: str
+    confirmed_at: datetime | None
+    confirm_ip: str | None
+    confirm_user_agent: str | None
 
 
 class IssueExists(StoreError):
@@ -940,7 +979,106 @@ class Store:
             )
 
 
-MIGRATIONS: dict[int, Any] = {}  # version -> function(conn); version 1 is create_all
+    # -- sign-ups (double opt-in) and the consent log ---------------------------------------
+
+    def add_consent(
+        self,
+        *,
+        email: str,
+        name: str,
+        digest_names: Sequence[str],
+        now: datetime,
+        expires_at: datetime,
+        request_ip: str,
+        request_user_agent: str,
+        form_url: str,
+        consent_version: str,
+    ) -> Consent:
+        """Record a sign-up request; it becomes a subscription only by :meth:`confirm_consent`."""
+        token = new_token()
+        with self.begin() as conn:
+            conn.execute(
+                insert(consents).values(
+                    token=token, email=email, name=name, digests=";".join(digest_names),
+                    requested_at=now, expires_at=expires_at, request_ip=request_ip,
+                    request_user_agent=request_user_agent[:500], form_url=form_url,
+                    consent_version=consent_version,
+                )
+            )  # fmt: skip
+        consent = self.consent_by_token(token)
+        assert consent is not None
+        return consent
+
+    def consent_by_token(self, token: str) -> Consent | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(consents).where(consents.c.token == token)).first()
+        return None if row is None else _consent(row)
+
+    def confirm_consent(
+        self, token: str, now: datetime, ip: str, user_agent: str
+    ) -> Subscriber | None:
+        """Confirm an unexpired, unconfirmed sign-up: the address becomes an active subscriber
+        of the digests asked for. None if the token is unknown, expired or already used."""
+        with self.begin() as conn:
+            done = conn.execute(
+                update(consents)
+                .where(
+                    consents.c.token == token,
+                    consents.c.confirmed_at.is_(None),
+                    consents.c.expires_at > now,
+                )
+                .values(confirmed_at=now, confirm_ip=ip, confirm_user_agent=user_agent[:500])
+            ).rowcount
+        consent = self.consent_by_token(token) if done else None
+        if consent is None:
+            return None
+        subscriber, _ = self.add_subscriber(
+            consent.email, consent.name, consent.digests, now, status="active"
+        )
+        return subscriber
+
+    def consents_since(self, email: str, since: datetime) -> int:
+        """Sign-up requests for ``email`` after ``since`` (per-address rate limit)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        consents.c.email == email, consents.c.requested_at > since
+                    )
+                ).scalar_one()
+            )
+
+    def recent_consents(self, limit: int = 20) -> list[Consent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(consents).order_by(consents.c.requested_at.desc()).limit(limit)
+            ).all()
+        return [_consent(row) for row in rows]
+
+    def expire_consents(self, now: datetime) -> int:
+        """Forget sign-ups that were never confirmed and have expired."""
+        with self.begin() as conn:
+            result = conn.execute(
+                delete(consents).where(
+                    consents.c.confirmed_at.is_(None), consents.c.expires_at <= now
+                )
+            )
+        return int(result.rowcount)
+
+
+def _consent(row: Any) -> Consent:
+    values = dict(row._mapping)
+    values["digests"] = tuple(name for name in values["digests"].split(";") if name)
+    return Consent(**values)
+
+
+def _migrate_2(conn: Connection) -> None:
+    """Schema 2: the consents table (double opt-in sign-ups)."""
+    consents.create(conn, checkfirst=True)
+
+
+# version -> function(conn); version 1 is create_all
+MIGRATIONS: dict[int, Any] = {2: _migrate_2}
 
 
 def _json(value: Any) -> dict[str, Any]:
