@@ -26,16 +26,26 @@ def default_transport(loaded: LoadedConfig) -> Transport:
 
 
 def delivery_options(
-    loaded: LoadedConfig, digest: str, period_end: datetime, wait: float
+    loaded: LoadedConfig,
+    digest: str,
+    period_end: datetime,
+    wait: float,
+    created_at: datetime | None = None,
 ) -> DeliveryOptions:
+    """Deferred (4xx) messages are retried until the next period begins; an issue created
+    late (a catch-up or a manual send of a past period) gets one period's length from its
+    creation instead, or its retries would give up at once."""
     smtp = loaded.config.delivery.smtp
     is_smtp = loaded.config.delivery.transport == "smtp"
+    deadline = loaded.schedule(digest).next_fire(period_end)
+    if created_at is not None:
+        deadline = max(deadline, created_at + (deadline - period_end))
     return DeliveryOptions(
         connections=smtp.connections if is_smtp else 1,
         rate_limit=smtp.rate_limit if is_smtp else 0,
         wait_for_retries=wait,
         retry=loaded.config.delivery.retry,
-        retry_deadline=loaded.schedule(digest).next_fire(period_end),
+        retry_deadline=deadline,
     )
 
 
@@ -65,7 +75,9 @@ def send_digest(
         store,
         issue,
         transport or default_transport(loaded),
-        options=delivery_options(loaded, digest, issue.period_end, wait_for_retries),
+        options=delivery_options(
+            loaded, digest, issue.period_end, wait_for_retries, issue.created_at
+        ),
         clock=clock,
         on_result=on_result,
         stop=stop,

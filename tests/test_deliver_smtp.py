@@ -1,0 +1,299 @@
+"""``digest send`` against a real SMTP server (aiosmtpd on 127.0.0.1), with faults injected.
+
+Every test imports subscribers through the CLI and sends the sample week
+(``--at 2017-11-20T08:00:00+01:00``: the items of 14, 16 and 17 November 2017).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from digest.store import Store
+from tests.conftest import AT_TEXT, OTHER_TITLES, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.smtp_server import Faults, no_defects, running, subscribers_csv, use_smtp
+
+SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
+
+
+def import_subscribers(site: Site, cli: CliRunner, text: str) -> None:
+    path = site.write("subs.csv", text)
+    result = cli("-c", site.config, "subscribers", "import", path)
+    assert result.code == 0, result.err
+
+
+def send(site: Site, cli: CliRunner, *extra: str) -> tuple[int, str, str]:
+    result = cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT, *extra)
+    return result.code, result.out, result.err
+
+
+def counts(site: Site) -> dict[str, int]:
+    store = Store.open(site.load().database_url)
+    try:
+        issue = store.latest_issue("weekly")
+        assert issue is not None
+        return store.counts(issue.id)
+    finally:
+        store.close()
+
+
+def test_sample_week_reaches_every_weekly_subscriber(site: Site, cli: CliRunner) -> None:
+    import_subscribers(
+        site,
+        cli,
+        "email,name,digests\n"
+        "anna@example.org,Anna Becker,weekly\n"
+        "bernd@example.org,Bernd,weekly|monthly\n"
+        "carla@example.org,Carla,monthly\n"
+        "dora@example.org,,weekly;monthly\n",
+    )
+    with running() as server:
+        use_smtp(site.config, server.port)
+        code, out, err = send(site, cli)
+        assert code == 0, err
+        assert "3 sent" in out
+    assert sorted(server.per_recipient()) == [
+        "anna@example.org",
+        "bernd@example.org",
+        "dora@example.org",
+    ]
+    assert max(server.per_recipient().values()) == 1
+    for received in server.received:
+        message = received.message
+        assert no_defects(message) == []
+        assert message["Subject"] == SUBJECT
+        assert received.mail_from == "newsletter@example.org"
+        assert message["To"].addresses[0].addr_spec == received.rcpt_tos[0]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Unsubscribe"].startswith("<https://")
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        for title in SAMPLE_WEEK_TITLES:
+            assert title in text
+            assert title in unescape(html)
+        for title in OTHER_TITLES:
+            assert title not in text
+    anna = next(r for r in server.received if r.rcpt_tos == ("anna@example.org",)).message
+    assert "Anna Becker" in anna.get_body(("plain",)).get_content()
+    assert anna["To"].addresses[0].display_name == "Anna Becker"
+
+
+def test_two_hundred_subscribers_one_message_each_stable_message_ids(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(200))
+    flaky = {f"user{n:04d}@example.net" for n in (3, 77, 150)}
+    faults = Faults(data_fail_once={addr: "451 4.3.0 try again later" for addr in flaky})
+    with running(faults) as server:
+        use_smtp(site.config, server.port, connections=3)
+        code, _out, err = send(site, cli, "--wait", "10")
+        assert code == 0, err
+    per = server.per_recipient()
+    assert len(per) == 200
+    assert set(per.values()) == {1}
+    ids = [r.message_id for r in server.received]
+    assert len(set(ids)) == 200
+    # The retried message kept the Message-ID of its first, deferred attempt.
+    first = {r.rcpt_tos[0]: r.message_id for r in reversed(server.attempts)}
+    for received in server.received:
+        assert received.message_id == first[received.rcpt_tos[0]]
+    attempts = Counter(r.rcpt_tos[0] for r in server.attempts)
+    assert {addr for addr, n in attempts.items() if n == 2} == flaky
+    assert counts(site)["sent"] == 200
+
+
+def test_451_at_data_is_retried_and_delivered_once(site: Site, cli: CliRunner) -> None:
+    import_subscribers(site, cli, subscribers_csv(5))
+    faults = Faults(data_fail_once={"user0002@example.net": "451 4.7.1 greylisted"})
+    with running(faults) as server:
+        use_smtp(site.config, server.port)
+        code, _out, err = send(site, cli, "--wait", "10")
+        assert code == 0, err
+    assert server.per_recipient() == dict.fromkeys(
+        (f"user{n:04d}@example.net" for n in range(5)), 1
+    )
+    assert counts(site)["sent"] == 5
+
+
+def test_451_without_waiting_is_deferred_and_resumed_by_the_next_send(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(3))
+    faults = Faults(data_fail_once={"user0001@example.net": "451 4.7.1 greylisted"})
+    with running(faults) as server:
+        use_smtp(site.config, server.port)
+        code, out, _ = send(site, cli)
+        assert code == 0
+        assert "1 deferred" in out
+        assert counts(site)["failed_temp"] == 1
+        import time
+
+        time.sleep(0.3)  # past the (tiny) backoff
+        code, out, err = send(site, cli)
+        assert code == 0, err
+    assert set(server.per_recipient().values()) == {1}
+    assert len(server.per_recipient()) == 3
+    assert counts(site)["sent"] == 3
+
+
+def test_550_at_rcpt_fails_that_recipient_only(site: Site, cli: CliRunner) -> None:
+    import_subscribers(site, cli, subscribers_csv(6))
+    bad = "user0003@example.net"
+    with running(Faults(rcpt_reject={bad: "550 5.1.1 no such user"})) as server:
+        use_smtp(site.config, server.port)
+        code, out, err = send(site, cli, "--wait", "5")
+        assert code == 0, err
+        assert "1 failed" in out
+    per = server.per_recipient()
+    assert bad not in per
+    assert len(per) == 5 and set(per.values()) == {1}
+    assert counts(site)["failed_perm"] == 1
+    assert counts(site)["sent"] == 5
+
+
+def test_421_and_disconnect_mid_run_reconnects_without_duplicates(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(30))
+    with running(Faults(disconnect_after=10)) as server:
+        use_smtp(site.config, server.port, connections=1)
+        code, _out, err = send(site, cli, "--wait", "5")
+        assert code == 0, err
+    per = server.per_recipient()
+    assert len(per) == 30 and set(per.values()) == {1}
+    assert counts(site)["sent"] == 30
+
+
+def test_no_reply_after_final_dot_is_in_doubt_and_never_resent(site: Site, cli: CliRunner) -> None:
+    import_subscribers(site, cli, subscribers_csv(8))
+    victim = "user0004@example.net"
+    with running(Faults(drop_after_dot={victim})) as server:
+        use_smtp(site.config, server.port, connections=1)
+        code, out, err = send(site, cli, "--wait", "5")
+        assert code == 0, err
+        assert "1 in doubt" in out
+        assert counts(site)["in_doubt"] == 1
+        assert counts(site)["sent"] == 7
+        code, out, err = send(site, cli, "--wait", "5")
+        assert code == 0, err
+        status = cli("-c", site.config, "status")
+    assert server.per_recipient()[victim] == 1  # the server had it; nobody sent it again
+    assert len(server.received) == 8
+    assert victim in status.out and "in doubt (1)" in status.out
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_failure_pauses_the_issue_and_resumes_with_fixed_credentials(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(4))
+    with running(credentials=("mailer", "right")) as server:
+        use_smtp(site.config, server.port, username="mailer", password="wrong")
+        code, _out, err = send(site, cli)
+        assert code != 0
+        assert len(err.strip().splitlines()) == 1
+        assert "paused" in err and "Traceback" not in err
+        assert server.received == []
+        store = Store.open(site.load().database_url)
+        issue = store.latest_issue("weekly")
+        assert issue is not None and issue.status == "paused"
+        assert store.counts(issue.id)["pending"] == 4
+        store.close()
+        use_smtp(site.config, server.port, username="mailer", password="right")
+        code, _out, err = send(site, cli)
+        assert code == 0, err
+    assert len(server.per_recipient()) == 4 and set(server.per_recipient().values()) == {1}
+    assert counts(site)["sent"] == 4
+
+
+def test_server_down_is_one_clear_line_and_the_next_send_resumes(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(5))
+    with running() as server:
+        port = server.port
+    use_smtp(site.config, port)  # nobody listens there now
+    code, _out, err = send(site, cli)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digest: error:"), err
+    assert "cannot connect" in lines[0] and f"127.0.0.1:{port}" in lines[0]
+    assert counts(site)["sent"] == 0
+    assert counts(site)["pending"] == 5
+    with running() as server:
+        use_smtp(site.config, server.port)
+        code, _out, err = send(site, cli)
+        assert code == 0, err
+    assert len(server.per_recipient()) == 5 and set(server.per_recipient().values()) == {1}
+
+
+def test_header_injection_in_subject_and_names_is_neutralised(
+    site: Site, cli: CliRunner, tmp_path: Path
+) -> None:
+    site.write(
+        "content/2017-11-15-evil.md",
+        """
+        ---
+        title: "Harmlos\\r\\nBcc: victim@example.com\\r\\nX-Evil: 1"
+        date: 2017-11-15
+        ---
+        Body.
+        """,
+    )
+    site.replace_in_config(
+        'subject: "{{ site.title }}: {{ items|length }}',
+        'subject: "{{ items[2].title }} {{ items|length }}',
+    )
+    import_subscribers(
+        site,
+        cli,
+        'email,name,digests\n"eve@example.org","Eve\r\nBcc: victim@example.com",weekly\n'
+        "bob@example.org,Bob\u2028Cc: x@example.com,weekly\n",
+    )
+    with running() as server:
+        use_smtp(site.config, server.port)
+        code, _out, err = send(site, cli)
+        assert code == 0, err
+    assert sorted(r.rcpt_tos for r in server.received) == [
+        ("bob@example.org",),
+        ("eve@example.org",),
+    ]
+    for received in server.received:
+        message = received.message
+        assert no_defects(message) == []
+        assert message["Bcc"] is None and message["Cc"] is None and message["X-Evil"] is None
+        assert message["Subject"].startswith("Harmlos Bcc: victim@example.com X-Evil: 1")
+        assert len(message.get_all("To")) == 1
+        assert message["To"].addresses[0].addr_spec == received.rcpt_tos[0]
+        head = received.data.split(b"\r\n\r\n", 1)[0]
+        assert b"\nBcc:" not in head and b"\nCc:" not in head
+        assert b"\r" not in head.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("recipients", [1, 3])
+def test_spliced_message_parses_without_defects(
+    site: Site, cli: CliRunner, recipients: int
+) -> None:
+    import_subscribers(
+        site,
+        cli,
+        "email,name,digests\n"
+        + "".join(f"p{n}@example.org,Jörg „Ümlaut“ Ñandú {n},weekly\n" for n in range(recipients)),
+    )
+    with running() as server:
+        use_smtp(site.config, server.port)
+        code, _, err = send(site, cli)
+        assert code == 0, err
+    assert len(server.received) == recipients
+    for received in server.received:
+        message = received.message
+        assert no_defects(message) == []
+        assert message.get_content_type() == "multipart/alternative"
+        kinds = [part.get_content_type() for part in message.iter_parts()]
+        assert kinds == ["text/plain", "text/html"]
+        assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
+        assert message["To"].addresses[0].display_name.startswith("Jörg „Ümlaut“ Ñandú")
+        assert "Jörg" in message.get_body(("plain",)).get_content()
