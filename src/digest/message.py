@@ -77,7 +77,11 @@ def encode_part(text: str) -> bytes:
     (from a title or feed text) becomes a line end too: a bare CR in SMTP DATA is rejected
     or, worse, read differently by different servers."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True)
+    encoded = binascii.b2a_qp(data, istext=True)
+    if b"\n" not in data:
+        # b2a_qp copies the data's first line end into its soft breaks; with none, it uses LF.
+        encoded = encoded.replace(b"=\n", b"=\r\n")
+    return encoded
 
 
 class MessageTemplate:
