@@ -9,11 +9,14 @@ Message-IDs of a first attempt and its retry. Faults (each for the recipients na
 - ``drop_after_dot``: the data arrives, then the connection is cut with no reply (once);
 - ``disconnect_after``: once that many messages were accepted, the next MAIL FROM gets
   ``421`` and the connection is closed (once);
+- ``stall_at_dot``: the data arrives and the reply is held back until ``release`` is set
+  (for killing a sender while it waits for the final reply);
 - ``credentials=(user, password)``: AUTH is required (over plain TCP) and checked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -55,6 +58,8 @@ class Faults:
     data_fail_once: dict[str, str] = field(default_factory=dict)
     drop_after_dot: set[str] = field(default_factory=set)
     disconnect_after: int | None = None
+    stall_at_dot: set[str] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 class Handler:
@@ -97,10 +102,13 @@ class Handler:
                 reply = self.faults.data_fail_once.pop(rcpt, None)
                 if reply:
                     return reply
+            stalled = bool(self.faults.stall_at_dot & set(message.rcpt_tos))
             dropped = bool(self.faults.drop_after_dot & set(message.rcpt_tos))
             self.faults.drop_after_dot -= set(message.rcpt_tos)
             # A dropped connection after the dot: the server may well have kept the message.
             self.received.append(message)
+        while stalled and not self.faults.release.is_set():
+            await asyncio.sleep(0.01)
         if dropped:
             server.transport.abort()
             return "250 never seen by the client"
@@ -141,6 +149,7 @@ class SmtpServer:
         return self
 
     def stop(self) -> None:
+        self.faults.release.set()
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
