@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, HeaderError
 from digest.headers import check_header_value
 from digest.schedule import Schedule
 
@@ -355,7 +355,10 @@ class DeliveryConfig(_Model):
     @classmethod
     def _header_safe(cls, value: str | None) -> str | None:
         if value is not None:
-            check_header_value("value", value)
+            try:
+                check_header_value("value", value)
+            except HeaderError as exc:  # a ValueError, so the error names file, line and key
+                raise ValueError(str(exc).removeprefix("value: ")) from None
         return value
 
 
