@@ -6,14 +6,19 @@ Every test imports subscribers through the CLI and sends the sample week
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 
 import pytest
 
+from digest.ledger import prepare_issue
+from digest.send import send_digest
 from digest.store import Store
-from tests.conftest import AT_TEXT, OTHER_TITLES, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.conftest import AT, AT_TEXT, OTHER_TITLES, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.smtp_server import Faults, no_defects, running, subscribers_csv, use_smtp
 
 SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
@@ -129,8 +134,6 @@ def test_451_without_waiting_is_deferred_and_resumed_by_the_next_send(
         assert code == 0
         assert "1 deferred" in out
         assert counts(site)["failed_temp"] == 1
-        import time
-
         time.sleep(0.3)  # past the (tiny) backoff
         code, out, err = send(site, cli)
         assert code == 0, err
@@ -297,3 +300,49 @@ def test_spliced_message_parses_without_defects(
         assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
         assert message["To"].addresses[0].display_name.startswith("Jörg „Ümlaut“ Ñandú")
         assert "Jörg" in message.get_body(("plain",)).get_content()
+
+
+def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
+    site: Site, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger write before the data fails: the run stops with one error, the server is
+    not left waiting for data (no QUIT into an open DATA), and the next run resumes."""
+    import_subscribers(site, cli, subscribers_csv(10))
+    victim = "user0004@example.net"
+    original = Store.mark_payload
+    emails: dict[int, str] = {}
+
+    def failing(self: Store, delivery_id: int, now: datetime) -> None:
+        if emails.get(delivery_id) == victim:
+            raise RuntimeError("database is locked")
+        original(self, delivery_id, now)
+
+    store = Store.open(site.load().database_url)
+    try:
+        with running() as server:
+            use_smtp(site.config, server.port, connections=1)
+            loaded = site.load()
+            issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
+            with store.engine.connect() as conn:
+                emails.update(
+                    conn.exec_driver_sql(
+                        "SELECT id, email FROM deliveries WHERE issue_id = ?", (issue.id,)
+                    ).all()
+                )
+            threads_before = threading.active_count()
+            monkeypatch.setattr(Store, "mark_payload", failing)
+            started = time.monotonic()
+            first = send_digest(loaded, store, "weekly", AT)
+            assert time.monotonic() - started < 5
+            assert first.report is not None and first.report.error is not None
+            assert "delivery stopped: RuntimeError: database is locked" in first.report.error
+            assert victim not in server.per_recipient()
+            assert threading.active_count() == threads_before  # the heartbeat thread ended
+            monkeypatch.setattr(Store, "mark_payload", original)
+            second = send_digest(loaded, store, "weekly", AT)
+            assert second.report is not None and second.report.error is None
+            assert second.report.counts["sent"] == 10
+    finally:
+        store.close()
+    per = server.per_recipient()
+    assert len(per) == 10 and set(per.values()) == {1}

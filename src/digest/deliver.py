@@ -8,6 +8,7 @@ sent or safe to send again. ``N`` connections run in threads, each claiming smal
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -125,6 +126,7 @@ class IssueDelivery:
         self.pause_reason: str | None = None
         self.fatal: DigestError | None = None
         self.worker = ""
+        self.done = threading.Event()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class IssueDelivery:
         if self.issue.status == ISSUE_PAUSED:
             self.store.set_issue_status(self.issue.id, ISSUE_SENDING, self.clock())
         self.worker = self.store.register_worker(self.clock())
+        self.done = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, daemon=True)
         heartbeat.start()
         try:
@@ -151,6 +154,8 @@ class IssueDelivery:
                 if self.stop.wait(max(wait, 0.0)):
                     break
         finally:
+            self.done.set()  # or every run of a long-lived scheduler leaks a heartbeat thread
+            heartbeat.join()
             self.store.unregister_worker(self.worker)
         return self._finish()
 
@@ -170,7 +175,21 @@ class IssueDelivery:
         return self.stop.is_set() or self.pause_reason is not None or self.fatal is not None
 
     def _work(self) -> None:
+        try:
+            self._work_batches()
+        except Exception as exc:  # e.g. the database failed: stop all threads, report it
+            with self.lock:
+                self.fatal = self.fatal or DeliveryError(
+                    f"delivery stopped: {type(exc).__name__}: {exc}"
+                )
+
+    def _work_batches(self) -> None:
+        """Claim batches and send them until none is left. A row whose sending raised an
+        unexpected error stays ``sending``: the next run's recovery requeues it, or marks it
+        in_doubt if its data may have gone out. The rest of its batch is given back."""
         connection: Connection | None = None
+        batch: list[DeliveryRow] = []
+        index = 0
         try:
             while not self._halted():
                 batch = self.store.claim(
@@ -195,6 +214,11 @@ class IssueDelivery:
                             self.store.release([r.id for r in batch[index:]], str(exc))
                             return
                     connection = self._send_one(connection, row)
+                batch = []
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.store.release([r.id for r in batch[index + 1 :]])
+            raise
         finally:
             if connection is not None:
                 connection.close()
@@ -271,10 +295,9 @@ class IssueDelivery:
         )
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(30):
-            if not self.worker:
-                return
-            self.store.heartbeat(self.worker, self.clock())
+        while not self.done.wait(30):
+            with contextlib.suppress(Exception):  # a busy database must not end the lease
+                self.store.heartbeat(self.worker, self.clock())
 
     def _finish(self) -> DeliveryReport:
         report = self._report()

@@ -353,7 +353,11 @@ class Store:
         try:
             store.migrate(create=create)
         except OperationalError as exc:
+            engine.dispose()
             raise StoreError(f"database {_safe_url(url)}: {exc.orig}") from None
+        except StoreError as exc:  # e.g. a newer schema: name the database in the message
+            engine.dispose()
+            raise StoreError(f"database {_safe_url(url)}: {exc}") from None
         return store
 
     @classmethod
@@ -641,17 +645,19 @@ class Store:
         if not self.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=deliveries)
         with self.begin() as conn:
-            rows = conn.execute(query).all()
-            wanted = [r.id for r in rows if r.status == "active" and r.still_subscribed]
-            gone = [r.id for r in rows if not (r.status == "active" and r.still_subscribed)]
-            if gone:
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(gone))
-                    .values(status=SKIPPED, last_error="unsubscribed before sending")
-                )
-            if not wanted:
-                return []
+            wanted: list[int] = []
+            while not wanted:
+                rows = conn.execute(query).all()
+                if not rows:
+                    return []
+                wanted = [r.id for r in rows if r.status == "active" and r.still_subscribed]
+                gone = [r.id for r in rows if not (r.status == "active" and r.still_subscribed)]
+                if gone:  # skip them and look further: a batch of leavers is not the end
+                    conn.execute(
+                        update(deliveries)
+                        .where(deliveries.c.id.in_(gone))
+                        .values(status=SKIPPED, last_error="unsubscribed before sending")
+                    )
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(wanted))

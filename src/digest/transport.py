@@ -119,7 +119,11 @@ class SmtpConnection:
             self._expect(smtp.docmd("DATA"), (354,), "DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise ConnectionLost(f"connection lost before the message was sent: {exc}") from None
-        before_payload()
+        try:
+            before_payload()
+        except BaseException:
+            self._drop()  # the server waits for data that will not come: no QUIT, just close
+            raise
         payload = _LEADING_DOT.sub(b"..", message)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
