@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="digests, issues, deliveries, in-doubt rows")
     status.set_defaults(handler=cmd_status)
+
+    run = commands.add_parser(
+        "run", help="the scheduler: send every digest on its schedule, catch up, retry, resume"
+    )
+    run.add_argument(
+        "--interval", type=float, default=60.0, metavar="SECONDS",
+        help="how often the timer checks the ledger for due periods, retries and resumes",
+    )  # fmt: skip
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
@@ -488,6 +497,8 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from digest.scheduler import describe_catch_up
+
     loaded = _load(args)
     now = datetime.now(UTC)
     store = Store.open_for_reading(loaded.database_url)
@@ -503,6 +514,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  next fire: {next_fire.isoformat(timespec='minutes')} "
                 f"({next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
             )
+            print(f"  {describe_catch_up(loaded, store, name, now)}")
             print(
                 f"  subscribers: {store.count_active(name)} active; "
                 f"unsent items: {len(store.unsent_items(name))}"
@@ -526,6 +538,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from digest.scheduler import run
+
+    loaded = _load(args)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    return run(loaded, interval=max(args.interval, 0.5))
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -27,11 +27,13 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from digest.errors import ConfigError, HeaderError
 from digest.headers import check_header_value
 from digest.schedule import Schedule
+from digest.window import SendWindow
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONFIG = "config.yaml"
@@ -288,6 +290,34 @@ SourceConfig = Annotated[
 ]
 
 
+def _clock_text(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted 20:00 as the sexagesimal number 1200: turn it back."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1440:
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
+
+
+ClockText = Annotated[str, BeforeValidator(_clock_text)]
+
+
+class SendWindowConfig(_Model):
+    """Local days and hours (digest time zone) in which `digest run` sends; a due issue
+    waits for the window to open."""
+
+    days: str = Field(default="*", description="Crontab weekdays: mon-fri, sat,sun, 1-5, *.")
+    start: ClockText = "00:00"
+    end: ClockText = Field(default="24:00", description="Exclusive; before start = over midnight.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SendWindowConfig:
+        self.window  # noqa: B018 -- raises ValueError with the reason
+        return self
+
+    @property
+    def window(self) -> SendWindow:
+        return SendWindow.parse(self.days, self.start, self.end)
+
+
 class DigestConfig(FilterFields):
     title: str = Field(min_length=1)
     schedule: str
@@ -307,6 +337,16 @@ class DigestConfig(FilterFields):
         description="How far back the first issue reaches; default one period. Items older "
         "than that which exist when the digest starts are never sent.",
     )
+    catch_up: Literal["merge", "each", "skip"] = Field(
+        default="merge",
+        description="`digest run` after missing fire times: merge = one issue with everything "
+        "since the last cutoff; each = one issue per missed period, in order; skip = record "
+        "the missed periods as skipped and send nothing for them.",
+    )
+    send_empty: bool = Field(
+        default=False, description="Send an issue with no items (default: record it, send nothing)."
+    )
+    send_window: SendWindowConfig | None = None
 
     @field_validator("schedule")
     @classmethod

@@ -19,12 +19,21 @@ from datetime import datetime, timedelta
 from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
+from digest.filters import ItemFilter
 from digest.message import make_message_id, parse_sender
 from digest.models import Item, Problem
 from digest.render import Renderer
 from digest.schedule import Period
 from digest.sources import sources_for
-from digest.store import ISSUE_EMPTY, ISSUE_SENDING, IssueExists, IssueRow, Store, StoredItem
+from digest.store import (
+    ISSUE_EMPTY,
+    ISSUE_SENDING,
+    ISSUE_SKIPPED,
+    IssueExists,
+    IssueRow,
+    Store,
+    StoredItem,
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,12 @@ def select(
         start = (now, baseline)
         state = start
     previous = store.latest_issue(digest_name)
+    pool = store.unsent_items(digest_name) if candidates is None else candidates
+    wanted = ItemFilter.from_config(digest)  # include/exclude/max_age of the digest
+    if wanted.active:
+        pool = [stored for stored in pool if wanted.accepts(stored.item, period.end)]
     chosen, left_out = choose(
-        store.unsent_items(digest_name) if candidates is None else candidates,
+        pool,
         cutoff=period.end,
         started_at=state[0],
         baseline=state[1],
@@ -150,9 +163,14 @@ def prepare_issue(
     *,
     now: datetime,
     renderer: Renderer | None = None,
+    skip: bool = False,
 ) -> PreparedIssue:
     """Create, or find, the issue for the period that ends at the last fire at or before
-    ``at``. Idempotent: a second call (or a racing process) gets the same issue."""
+    ``at``. Idempotent: a second call (or a racing process) gets the same issue.
+
+    ``skip`` (the scheduler's ``catch_up: skip``) freezes the period's items as status
+    ``skipped`` with no deliveries: they are never mailed. An issue with no items is recorded
+    as ``empty`` and not sent, unless the digest says ``send_empty: true``."""
     period = loaded.schedule(digest_name).period_ending(at)
     existing = store.get_issue(digest_name, period.key)
     if existing is not None:
@@ -175,7 +193,11 @@ def prepare_issue(
             period_key=period.key,
             period_start=selection.period.start,
             period_end=period.end,
-            status=ISSUE_SENDING if selection.chosen else ISSUE_EMPTY,
+            status=ISSUE_SKIPPED
+            if skip
+            else ISSUE_SENDING
+            if selection.chosen or loaded.digest(digest_name).send_empty
+            else ISSUE_EMPTY,
             subject=rendered.subject,
             preheader=rendered.preheader,
             html=rendered.html,

@@ -76,8 +76,9 @@ class Period:
 
     @property
     def key(self) -> str:
-        """Stable ledger key of the issue that closes this period (its cutoff, local time)."""
-        return self.end.isoformat(timespec="minutes")
+        """Stable ledger key of the issue that closes this period (its cutoff, local time).
+        Minutes, as schedules fire at second 0; a seconds schedule keeps its seconds."""
+        return self.end.isoformat(timespec="seconds" if self.end.second else "minutes")
 
     @property
     def slug(self) -> str:
@@ -94,14 +95,18 @@ class Schedule:
     @classmethod
     def parse(cls, expression: str, timezone: ZoneInfo) -> Schedule:
         fields = expression.split()
+        # An optional sixth field in front is seconds (as APScheduler allows): meant for
+        # tests and demos that need a schedule of a few seconds, not for real digests.
+        second = fields.pop(0) if len(fields) == 6 else "0"
         if len(fields) != 5:
             raise ValueError(
                 f"cron schedule {expression!r} needs 5 fields (minute hour day month weekday), "
-                f"got {len(fields)}"
+                f"got {len(expression.split())}"
             )
         minute, hour, day, month, weekday = fields
         try:
             trigger = CronTrigger(
+                second=second,
                 minute=minute,
                 hour=hour,
                 day=day,

@@ -11,7 +11,7 @@ from datetime import datetime
 from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryOptions, DeliveryReport, IssueDelivery, utc_now
 from digest.ledger import PreparedIssue, prepare_issue
-from digest.store import ISSUE_PAUSED, ISSUE_SENDING, Store
+from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
 from digest.transport import Transport, transport_for
 
 
@@ -70,16 +70,42 @@ def send_digest(
         return SendResult(prepared, None)
     if on_prepared is not None and not on_prepared(prepared):
         return SendResult(prepared, None)
+    report = deliver_issue(
+        loaded,
+        store,
+        issue,
+        transport=transport,
+        clock=clock,
+        wait_for_retries=wait_for_retries,
+        on_result=on_result,
+        stop=stop,
+    )
+    return SendResult(prepared, report)
+
+
+def deliver_issue(
+    loaded: LoadedConfig,
+    store: Store,
+    issue: IssueRow,
+    *,
+    transport: Transport | None = None,
+    clock: Clock = utc_now,
+    wait_for_retries: float = 0.0,
+    on_result: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> DeliveryReport:
+    """Deliver (or resume, or retry) an existing issue: what ``send_digest`` does after the
+    ledger step, and what the scheduler's timer runs for unfinished issues."""
     delivery = IssueDelivery(
         loaded,
         store,
         issue,
         transport or default_transport(loaded),
         options=delivery_options(
-            loaded, digest, issue.period_end, wait_for_retries, issue.created_at
+            loaded, issue.digest, issue.period_end, wait_for_retries, issue.created_at
         ),
         clock=clock,
         on_result=on_result,
         stop=stop,
     )
-    return SendResult(prepared, delivery.run())
+    return delivery.run()

@@ -61,7 +61,7 @@ def build_network_source(
     loaded: LoadedConfig, entry: FeedSourceConfig | PageSourceConfig
 ) -> Source:
     from digest.sources.feed import FeedSource
-    from digest.sources.http import PAGE_ACCEPT, FetchOptions, default_user_agent
+    from digest.sources.http import FetchOptions, default_user_agent
     from digest.sources.page import PageSource
 
     site = loaded.config.site
@@ -81,7 +81,7 @@ def build_network_source(
     return PageSource(
         name=entry.source_name,
         config=entry,
-        options=replace(options, accept=PAGE_ACCEPT),
+        options=options,
         locale=entry.locale or site.locale,
         timezone=site.tz,
         base_dir=loaded.base_dir,

@@ -42,7 +42,6 @@ class FetchOptions:
     timeout: float = 20.0
     max_bytes: int = 10_000_000
     user_agent: str = default_user_agent()
-    accept: str = FEED_ACCEPT
     max_redirects: int = 5
 
 
@@ -66,13 +65,14 @@ def fetch(
     options: FetchOptions,
     prior: SourceState | None = None,
     *,
+    accept: str = FEED_ACCEPT,
     base_dir: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Fetched:
     """GET ``url`` (or read a ``file:``); ``prior`` supplies the conditional-GET validators."""
     if url.startswith("file:"):
         return _read_file(url, options, base_dir)
-    headers = {"User-Agent": options.user_agent, "Accept": options.accept}
+    headers = {"User-Agent": options.user_agent, "Accept": accept}
     if prior is not None and prior.etag:
         headers["If-None-Match"] = prior.etag
     if prior is not None and prior.last_modified:
@@ -87,6 +87,8 @@ def fetch(
         raise SourceError(f"{url}: cannot connect: {exc}") from None
     except httpx.InvalidURL as exc:
         raise SourceError(f"{url}: invalid URL: {exc}") from None
+    except httpx.TransportError as exc:
+        raise SourceError(f"{url}: network error: {exc}") from None
     except httpx.HTTPError as exc:
         raise SourceError(f"{url}: {type(exc).__name__}: {exc}") from None
 

@@ -41,7 +41,7 @@ from digest.sources.base import (
     merge_tags,
     single_line,
 )
-from digest.sources.http import FetchOptions, fetch
+from digest.sources.http import PAGE_ACCEPT, FetchOptions, fetch
 
 SUMMARY_LENGTH = 300
 TITLE_FALLBACK_LENGTH = 90
@@ -73,7 +73,9 @@ class PageSource:
         return self.fetch(now, None).collection
 
     def fetch(self, now: datetime, prior: SourceState | None) -> FetchOutcome:
-        fetched = fetch(self.config.url, self.options, prior, base_dir=self.base_dir)
+        fetched = fetch(
+            self.config.url, self.options, prior, accept=PAGE_ACCEPT, base_dir=self.base_dir
+        )
         if fetched.content is None:
             return FetchOutcome(
                 etag=fetched.etag, last_modified=fetched.last_modified, not_modified=True
