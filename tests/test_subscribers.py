@@ -1,0 +1,134 @@
+"""Subscriber list: address validation, CSV import (email,name,digests) and export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from digest.store import Store
+from digest.subscribers import AddressError, ImportReport, export_csv, import_csv, normalise_address
+from tests.conftest import CliRunner, Site
+
+NOW = datetime(2017, 11, 1, tzinfo=UTC)
+DIGESTS = ("weekly", "monthly")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store.open(f"sqlite:///{tmp_path / 'digest.db'}")
+    yield store
+    store.close()
+
+
+def run_import(store: Store, text: str) -> ImportReport:
+    return import_csv(
+        text, store, known_digests=DIGESTS, default_digests=DIGESTS, now=NOW, source="subs.csv"
+    )
+
+
+def test_digests_separated_by_semicolon_or_bar_default_all(store: Store) -> None:
+    report = run_import(
+        store,
+        "email,name,digests\n"
+        "a@example.org,Anna,weekly\n"
+        "b@example.org,Bernd,weekly;monthly\n"
+        "c@example.org,Carla,monthly|weekly\n"
+        "d@example.org,Dora,\n",
+    )
+    assert (report.added, report.updated, report.problems) == (4, 0, [])
+    by_email = {s.email: s.digests for s in store.list_subscribers()}
+    assert by_email == {
+        "a@example.org": ("weekly",),
+        "b@example.org": ("monthly", "weekly"),
+        "c@example.org": ("monthly", "weekly"),
+        "d@example.org": ("monthly", "weekly"),
+    }
+    assert store.count_active("weekly") == 4 and store.count_active("monthly") == 3
+
+
+def test_bad_and_duplicate_rows_are_reported_by_line_and_skipped(store: Store) -> None:
+    report = run_import(
+        store,
+        "Email,Name,Digests\n"  # header case does not matter
+        "ok@example.org,Ok,weekly\n"
+        "not-an-address,X,weekly\n"
+        "OK@Example.org,Dup,weekly\n"
+        "x@example.org,X,daily\n"
+        "y@example.org,Y,weekly\n",
+    )
+    assert report.added == 2
+    assert len(report.problems) == 3
+    assert report.problems[0].startswith("subs.csv:3: 'not-an-address'")
+    assert report.problems[1] == "subs.csv:4: ok@example.org duplicates line 2 (skipped)"
+    assert report.problems[2].startswith("subs.csv:5: unknown digest(s): daily")
+
+
+def test_missing_header_is_an_error(store: Store) -> None:
+    with pytest.raises(AddressError, match=r"subs\.csv:1: header"):
+        run_import(store, "a@example.org,Anna,weekly\n")
+
+
+def test_line_breaks_in_names_are_neutralised_and_in_addresses_rejected(store: Store) -> None:
+    report = run_import(
+        store, 'email,name,digests\na@example.org,"Anna\r\nBcc: x@example.com",weekly\n'
+    )
+    assert report.added == 1
+    (subscriber,) = store.list_subscribers()
+    assert subscriber.name == "Anna Bcc: x@example.com"
+    with pytest.raises(AddressError):
+        normalise_address("a@example.org\r\nBcc: x@example.com")
+
+
+def test_addresses_are_normalised_without_dns(store: Store) -> None:
+    assert normalise_address("  Anna@Example.ORG ") == "anna@example.org"
+    assert normalise_address("x@bücher.example") == "x@xn--bcher-kva.example"
+    with pytest.raises(AddressError):
+        normalise_address("a@@example.org")
+
+
+def test_reimport_updates_and_reactivates(store: Store) -> None:
+    run_import(store, "email,name,digests\na@example.org,Anna,weekly\n")
+    subscriber = store.subscriber_by_email("a@example.org")
+    assert subscriber is not None
+    store.unsubscribe(subscriber.id, NOW)
+    report = run_import(store, "email,name,digests\na@example.org,Anna B,monthly\n")
+    assert (report.added, report.updated) == (0, 1)
+    again = store.subscriber_by_email("a@example.org")
+    assert again is not None and again.status == "active" and again.name == "Anna B"
+    assert again.token == subscriber.token
+
+
+def test_export_round_trips_active_subscribers(store: Store) -> None:
+    text = (
+        'email,name,digests\na@example.org,"Becker, Anna",weekly\nb@example.org,,monthly;weekly\n'
+    )
+    run_import(store, text + "c@example.org,Gone,weekly\n")
+    gone = store.subscriber_by_email("c@example.org")
+    assert gone is not None
+    store.unsubscribe(gone.id, NOW)
+    exported = export_csv(store.list_subscribers())
+    assert exported == text
+
+
+def test_cli_import_export(site: Site, cli: CliRunner, tmp_path: Path) -> None:
+    path = site.write(
+        "subs.csv",
+        "email,name,digests\na@example.org,Anna,weekly\nbroken,B,weekly\na@example.org,A2,weekly\n",
+    )
+    result = cli("-c", site.config, "subscribers", "import", path)
+    assert result.code == 0
+    assert "1 added, 0 updated, 2 skipped" in result.out
+    assert f"{path}:3:" in result.err and f"{path}:4:" in result.err
+    out = tmp_path / "export.csv"
+    assert cli("-c", site.config, "subscribers", "export", out).code == 0
+    assert out.read_text(encoding="utf-8") == "email,name,digests\na@example.org,Anna,weekly\n"
+    listed = cli("-c", site.config, "subscribers", "list", "--digest", "weekly")
+    assert listed.out.startswith("a@example.org\tAnna\tactive\tweekly")
+    assert cli("-c", site.config, "subscribers", "remove", "a@example.org").code == 0
+    assert cli("-c", site.config, "subscribers", "list", "--status", "active").out == ""
+    missing = cli("-c", site.config, "subscribers", "remove", "nobody@example.org")
+    assert missing.code == 1
+    assert missing.err_lines == ["digest: error: nobody@example.org: no such subscriber"]
