@@ -1,0 +1,121 @@
+"""``digest send`` and ``digest status`` as a user runs them (maildir and SMTP)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+from pathlib import Path
+
+from sqlalchemy import update
+
+from digest.store import SCHEMA_VERSION, Store, schema_info
+from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.smtp_server import running, use_smtp
+
+NOV_27 = "2017-11-27T08:00:00+01:00"
+
+
+def setup(site: Site, cli: CliRunner) -> None:
+    path = site.write(
+        "subs.csv", "email,name,digests\na@example.org,Anna,weekly\nb@example.org,,weekly|monthly\n"
+    )
+    assert cli("-c", site.config, "subscribers", "import", path).code == 0
+
+
+def outbox(site: Site) -> list[Path]:
+    folder = site.root / "outbox" / "new"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def issues(site: Site) -> int:
+    store = Store.open(site.load().database_url)
+    try:
+        return len(store.list_issues())
+    finally:
+        store.close()
+
+
+def test_send_to_maildir_then_again_sends_nothing(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    first = cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT)
+    assert first.code == 0, first.err
+    assert "3 item(s), 2 message(s) to send" in first.out
+    assert "2 sent, 0 deferred, 0 failed, 0 in doubt, 0 skipped, 0 pending" in first.out
+    files = outbox(site)
+    assert len(files) == 2
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert all(title in text for title in SAMPLE_WEEK_TITLES)
+    second = cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT)
+    assert second.code == 0
+    assert "already sent (2 sent); nothing to do" in second.out
+    assert len(outbox(site)) == 2
+
+
+def test_nothing_new_is_a_clear_message_and_exit_0(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    assert cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT).code == 0
+    result = cli("-c", site.config, "send", "weekly", "--yes", "--at", NOV_27)
+    assert result.code == 0
+    assert "nothing new for the period ending 2017-11-27" in result.out
+    assert len(outbox(site)) == 2
+
+
+def test_a_broken_source_is_an_error_not_a_quiet_week(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    shutil.rmtree(site.content)
+    result = cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT)
+    assert result.code != 0
+    assert len(result.err_lines) == 1 and "content folder not found" in result.err
+    assert issues(site) == 0 and outbox(site) == []
+
+
+def test_dry_run_and_test_copy_mark_nothing(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    dry = cli("-c", site.config, "send", "weekly", "--dry-run", "--at", AT_TEXT)
+    assert dry.code == 0, dry.err
+    assert "dry run: weekly: 3 item(s), 2 recipient(s)" in dry.out
+    with running() as server:
+        use_smtp(site.config, server.port)
+        copy = cli(
+            "-c", site.config, "send", "weekly", "--to", "Staff@Example.org", "--at", AT_TEXT
+        )
+        assert copy.code == 0, copy.err
+    assert [r.rcpt_tos for r in server.received] == [("staff@example.org",)]
+    assert issues(site) == 0
+    assert outbox(site) == []
+
+
+def test_without_yes_off_a_terminal_nothing_is_sent(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    result = cli("-c", site.config, "send", "weekly", "--at", AT_TEXT)
+    assert result.code != 0
+    assert "pass --yes" in result.err
+    assert outbox(site) == []
+
+
+def test_status_shows_the_last_issue_and_its_deliveries(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT)
+    status = cli("-c", site.config, "status")
+    assert status.code == 0
+    assert "last issue: 2017-11-20T07:00+01:00 [done] 3 item(s); 2 sent" in status.out
+    assert "subscribers: 2 active" in status.out
+
+
+def test_a_newer_schema_on_disk_is_one_clear_line(site: Site, cli: CliRunner) -> None:
+    setup(site, cli)
+    url = site.load().database_url
+    store = Store.open(url)
+    with store.begin() as conn:
+        conn.execute(update(schema_info).values(version=SCHEMA_VERSION + 7))
+    store.close()
+    for command in (("status",), ("send", "weekly", "--yes", "--at", AT_TEXT)):
+        result = cli("-c", site.config, *command)
+        assert result.code == 1
+        assert len(result.err_lines) == 1
+        line = result.err_lines[0]
+        assert line.startswith("digest: error: database sqlite:///")
+        assert f"version {SCHEMA_VERSION + 7} is newer" in line and "Traceback" not in line
