@@ -121,6 +121,22 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="digests, issues, deliveries, in-doubt rows")
     status.set_defaults(handler=cmd_status)
 
+    serve = commands.add_parser(
+        "serve", help="web: preview, archive, subscribe/confirm/unsubscribe, staff dashboard"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--public-only",
+        action="store_true",
+        help="only the public pages (archive, subscribe, unsubscribe): for a reverse proxy",
+    )
+    serve.set_defaults(handler=cmd_serve)
+    hash_password = commands.add_parser(
+        "hash-password", help="hash a staff password for web.staff_password_hash"
+    )
+    hash_password.set_defaults(handler=cmd_hash_password)
+
     run = commands.add_parser(
         "run", help="the scheduler: send every digest on its schedule, catch up, retry, resume"
     )
@@ -581,3 +597,16 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+def cmd_serve(args: argparse.Namespace) -> int:
+    from digest.web.serve import serve
+
+    return serve(config_path_from(args.config), args.host, args.port, args.public_only)
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from digest.web.serve import prompt_password_hash
+
+    print(prompt_password_hash())
+    return 0
+
+

@@ -1,0 +1,420 @@
+"""Subscribe (double opt-in), confirm, unsubscribe (page and RFC 8058 one-click), preferences.
+
+Every answer to the sign-up form is the same whether or not the address is known: the
+confirmation mail goes to the address's owner, who alone learns anything from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from digest.config import LoadedConfig
+from digest.errors import DigestError
+from digest.headers import single_line
+from digest.message import make_message_id, parse_sender
+from digest.store import Consent, Subscriber
+from digest.subscribers import AddressError, normalise_address
+from digest.transport import TransportOutcome, transport_for
+from digest.web.app import WebState, web_state
+from digest.web.security import client_ip
+
+log = logging.getLogger("digest.web")
+
+HONEYPOT = "website"
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+def _digest_titles(loaded: LoadedConfig, names: tuple[str, ...] | list[str]) -> list[str]:
+    return [loaded.config.digests[n].title for n in names if n in loaded.config.digests]
+
+
+# -- subscribe --------------------------------------------------------------------------------
+
+
+def _subscribe_form(
+    state: WebState,
+    request: Request,
+    *,
+    values: dict[str, object] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    digests = state.loaded.config.digests
+    values = values or {"email": "", "name": "", "digests": list(digests)}
+    response = state.render(
+        request,
+        "subscribe.html",
+        status_code=status_code,
+        digests=digests,
+        values=values,
+        errors=errors or {},
+        csrf=state.signer.csrf_token("subscribe"),
+        consent=state.texts["consent_text"].format(site=state.loaded.config.site.title),
+    )
+    # The form page may tell our own /subscribe where it was (consent log: form URL).
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+async def subscribe_page(request: Request) -> Response:
+    return _subscribe_form(web_state(request), request)
+
+
+async def subscribe(request: Request) -> Response:
+    state = web_state(request)
+    texts = state.texts
+    form = await request.form()
+    loaded = state.loaded
+    chosen = [name for name in form.getlist("digests") if name in loaded.config.digests]
+    values: dict[str, object] = {
+        "email": str(form.get("email") or "")[:320],
+        "name": str(form.get("name") or "")[:200],
+        "digests": chosen,
+    }
+    if not state.signer.check_csrf(_text(form, "csrf"), "subscribe"):
+        return _subscribe_form(
+            state, request, values=values, errors={"form": texts["error_form"]}, status_code=400
+        )
+    if _text(form, HONEYPOT):  # a bot filled the invisible field: pretend all went well
+        return _sent_page(state, request)
+    errors: dict[str, str] = {}
+    try:
+        email = normalise_address(str(values["email"]))
+    except AddressError:
+        errors["email"] = texts["error_email"]
+    if not chosen:
+        errors["digests"] = texts["error_digests"]
+    if errors:
+        return _subscribe_form(state, request, values=values, errors=errors, status_code=422)
+    if not state.signup_limit.allow(client_ip(request)):
+        return state.message(
+            request,
+            texts["rate_limited_title"],
+            texts["rate_limited_body"],
+            status_code=429,
+            role="alert",
+        )
+    try:
+        await run_in_threadpool(
+            _sign_up, state, email, single_line(str(values["name"])), chosen, request
+        )
+    except (DigestError, TransportOutcome) as exc:
+        log.error("confirmation mail to %s not sent: %s", email, exc)
+        return state.message(
+            request,
+            texts["send_failed_title"],
+            texts["send_failed_body"],
+            status_code=503,
+            role="alert",
+        )
+    return _sent_page(state, request)
+
+
+def _sent_page(state: WebState, request: Request) -> Response:
+    days = f"{state.loaded.config.web.signup_expiry_days:g}"
+    return state.message(
+        request,
+        state.texts["subscribe_sent_title"],
+        state.texts["subscribe_sent_body"].format(days=days),
+    )
+
+
+def _sign_up(state: WebState, email: str, name: str, digests: list[str], request: Request) -> None:
+    """Record the request and mail the confirmation link, unless this address has asked too
+    often lately (then silently nothing: the page says the same either way)."""
+    web = state.loaded.config.web
+    now = state.now()
+    store = state.store
+    store.expire_consents(now)
+    if store.consents_since(email, now - timedelta(days=1)) >= web.signups_per_address_per_day:
+        log.info("sign-up for %s ignored: per-address limit reached", email)
+        return
+    consent = store.add_consent(
+        email=email,
+        name=name,
+        digest_names=digests,
+        now=now,
+        expires_at=now + timedelta(days=web.signup_expiry_days),
+        request_ip=client_ip(request),
+        request_user_agent=request.headers.get("user-agent", ""),
+        form_url=request.headers.get("referer") or str(request.url),
+        consent_version=web.consent_version,
+    )
+    send_confirmation(state, consent)
+
+
+def confirmation_message(state: WebState, consent: Consent) -> bytes:
+    """A short transactional mail: the link and what it is for, nothing else."""
+    loaded = state.loaded
+    site = loaded.config.site
+    texts = state.texts
+    _, sender = parse_sender(loaded.config.delivery.from_)
+    context = {
+        "t": texts,
+        "lang": state.lang,
+        "site": site,
+        "digests": _digest_titles(loaded, consent.digests),
+        "url": f"{site.links_url}/confirm/{consent.token}",
+        "body": texts["mail_body"].format(site=site.title),
+        "expiry": texts["mail_expiry"].format(days=f"{loaded.config.web.signup_expiry_days:g}"),
+    }
+    message = EmailMessage()
+    message["From"] = loaded.config.delivery.from_
+    message["To"] = consent.email
+    message["Subject"] = texts["mail_subject"].format(site=single_line(site.title))
+    message["Date"] = format_datetime(state.now())
+    message["Message-ID"] = make_message_id(sender.rsplit("@", 1)[1], "confirm")
+    message["Auto-Submitted"] = "auto-generated"
+    if loaded.config.delivery.reply_to:
+        message["Reply-To"] = loaded.config.delivery.reply_to
+    message.set_content(state.pages.get_template("confirm_mail.txt").render(context))
+    message.add_alternative(
+        state.pages.get_template("confirm_mail.html").render(context), subtype="html"
+    )
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def send_confirmation(state: WebState, consent: Consent) -> None:
+    loaded = state.loaded
+    transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
+    data = confirmation_message(state, consent)
+    connection = transport.connect()
+    try:
+        connection.send(
+            parse_sender(loaded.config.delivery.from_)[1], consent.email, data, lambda: None
+        )
+    finally:
+        connection.close()
+
+
+# -- confirm ----------------------------------------------------------------------------------
+
+
+def _invalid_link(state: WebState, request: Request, status_code: int = 404) -> Response:
+    return state.message(
+        request,
+        state.texts["link_invalid_title"],
+        state.texts["link_invalid_body"],
+        status_code=status_code,
+        link=("/subscribe", state.texts["subscribe_again"]),
+    )
+
+
+def _usable(state: WebState, consent: Consent | None) -> bool:
+    return consent is not None and consent.confirmed_at is None and consent.expires_at > state.now()
+
+
+async def confirm_page(request: Request) -> Response:
+    state = web_state(request)
+    token = request.path_params["token"]
+    consent = await run_in_threadpool(state.store.consent_by_token, token)
+    if consent is not None and consent.confirmed_at is not None:
+        return _confirmed_page(state, request, consent.email)
+    if consent is None or not _usable(state, consent):
+        return _invalid_link(state, request, 404 if consent is None else 410)
+    return state.render(
+        request,
+        "confirm.html",
+        email=consent.email,
+        digests=_digest_titles(state.loaded, consent.digests),
+        csrf=state.signer.csrf_token(f"confirm:{token}"),
+    )
+
+
+async def confirm(request: Request) -> Response:
+    state = web_state(request)
+    token = request.path_params["token"]
+    form = await request.form()
+    if not state.signer.check_csrf(_text(form, "csrf"), f"confirm:{token}"):
+        return _forbidden(state, request)
+    subscriber = await run_in_threadpool(
+        state.store.confirm_consent,
+        token,
+        state.now(),
+        client_ip(request),
+        request.headers.get("user-agent", ""),
+    )
+    if subscriber is None:
+        consent = await run_in_threadpool(state.store.consent_by_token, token)
+        if consent is not None and consent.confirmed_at is not None:
+            return _confirmed_page(state, request, consent.email)  # a double click
+        return _invalid_link(state, request, 404 if consent is None else 410)
+    return _confirmed_page(state, request, subscriber.email, subscriber)
+
+
+def _confirmed_page(
+    state: WebState, request: Request, email: str, subscriber: Subscriber | None = None
+) -> Response:
+    link = None
+    if subscriber is not None:
+        link = (f"/preferences/{subscriber.token}", state.texts["preferences_title"])
+    return state.message(
+        request,
+        state.texts["confirmed_title"],
+        state.texts["confirmed_body"].format(email=email),
+        link=link,
+    )
+
+
+# -- unsubscribe ------------------------------------------------------------------------------
+
+
+async def unsubscribe_info(request: Request) -> Response:
+    """``/unsubscribe`` without a token (the archive's neutral link)."""
+    state = web_state(request)
+    return state.message(
+        request, state.texts["unsubscribe_title"], state.texts["unsubscribe_generic"]
+    )
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET never changes anything: link scanners and prefetchers open these URLs."""
+    state = web_state(request)
+    token = request.path_params["token"]
+    subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
+    if subscriber is None:
+        return _invalid_link(state, request)
+    if subscriber.status == "unsubscribed":
+        return _unsubscribed_page(state, request, subscriber)
+    return state.render(
+        request,
+        "unsubscribe.html",
+        email=subscriber.email,
+        token=token,
+        csrf=state.signer.csrf_token(f"unsubscribe:{token}"),
+        body=state.texts["unsubscribe_body"].format(
+            email=subscriber.email, site=state.loaded.config.site.title
+        ),
+    )
+
+
+async def unsubscribe(request: Request) -> Response:
+    """POST: the page's button (with its CSRF token) or an RFC 8058 one-click request
+    (``List-Unsubscribe=One-Click``, no cookies): idempotent, 200, never a redirect."""
+    state = web_state(request)
+    token = request.path_params["token"]
+    form = await request.form()
+    one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
+    if not one_click and not state.signer.check_csrf(_text(form, "csrf"), f"unsubscribe:{token}"):
+        return _forbidden(state, request)
+    subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
+    if subscriber is None:
+        if one_click:
+            return PlainTextResponse("unknown unsubscribe link\n", status_code=404)
+        return _invalid_link(state, request)
+    await run_in_threadpool(state.store.unsubscribe, subscriber.id, state.now())
+    log.info("unsubscribed subscriber %s (%s)", subscriber.id, "one-click" if one_click else "page")
+    if one_click:
+        return PlainTextResponse("unsubscribed\n", status_code=200)
+    return _unsubscribed_page(state, request, subscriber)
+
+
+def _unsubscribed_page(state: WebState, request: Request, subscriber: Subscriber) -> Response:
+    return state.message(
+        request,
+        state.texts["unsubscribed_title"],
+        state.texts["unsubscribed_body"].format(
+            email=subscriber.email, site=state.loaded.config.site.title
+        ),
+        link=("/subscribe", state.texts["subscribe_again"]),
+    )
+
+
+# -- preferences ------------------------------------------------------------------------------
+
+
+async def preferences_page(request: Request) -> Response:
+    state = web_state(request)
+    token = request.path_params["token"]
+    subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
+    if subscriber is None:
+        return _invalid_link(state, request)
+    if subscriber.status != "active":
+        return _unsubscribed_page(state, request, subscriber)
+    return _preferences_form(state, request, subscriber, saved=False)
+
+
+def _preferences_form(
+    state: WebState, request: Request, subscriber: Subscriber, *, saved: bool
+) -> Response:
+    token = subscriber.token
+    return state.render(
+        request,
+        "preferences.html",
+        subscriber=subscriber,
+        digests=state.loaded.config.digests,
+        saved=saved,
+        token=token,
+        csrf=state.signer.csrf_token(f"preferences:{token}"),
+    )
+
+
+async def preferences(request: Request) -> Response:
+    state = web_state(request)
+    token = request.path_params["token"]
+    form = await request.form()
+    if not state.signer.check_csrf(_text(form, "csrf"), f"preferences:{token}"):
+        return _forbidden(state, request)
+    subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
+    if subscriber is None:
+        return _invalid_link(state, request)
+    if subscriber.status != "active":
+        return _unsubscribed_page(state, request, subscriber)
+    known = state.loaded.config.digests
+    chosen = [name for name in form.getlist("digests") if name in known]
+    name = single_line(_text(form, "name"))[:200]
+
+    def save() -> Subscriber | None:
+        store, now = state.store, state.now()
+        if not chosen:
+            store.unsubscribe(subscriber.id, now)
+            return None
+        updated, _ = store.add_subscriber(subscriber.email, name, chosen, now, status="active")
+        for digest in set(updated.digests) - set(chosen):
+            store.unsubscribe(subscriber.id, now, digest=digest)
+        return store.subscriber_by_token(token)
+
+    updated = await run_in_threadpool(save)
+    if updated is None:
+        return _unsubscribed_page(state, request, subscriber)
+    return _preferences_form(state, request, updated, saved=True)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _forbidden(state: WebState, request: Request) -> Response:
+    return state.message(
+        request,
+        state.texts["forbidden_title"],
+        state.texts["error_form"],
+        status_code=403,
+        role="alert",
+    )
+
+
+routes = [
+    Route("/subscribe", subscribe_page, methods=["GET"]),
+    Route("/subscribe", subscribe, methods=["POST"]),
+    Route("/confirm/{token}", confirm_page, methods=["GET"]),
+    Route("/confirm/{token}", confirm, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe_info, methods=["GET"]),
+    Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+    Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+    Route("/preferences/{token}", preferences_page, methods=["GET"]),
+    Route("/preferences/{token}", preferences, methods=["POST"]),
+]
