@@ -595,8 +595,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 def cmd_serve(args: argparse.Namespace) -> int:
     from digest.web.serve import serve
 
@@ -610,3 +608,5 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
