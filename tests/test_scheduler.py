@@ -417,7 +417,7 @@ def test_send_window_config_errors_name_the_line(site: Site) -> None:
     text = site.config.read_text(encoding="utf-8")
     text = text.replace(
         "  weekly:\n",
-        "  weekly:\n    send_window: {days: weekdays, start: 07:00, end: 20:00}\n    catch_up: merge\n",
+        "  weekly:\n    send_window: {days: weekdays, start: 07:00, end: 20:00}\n",
         1,
     )
     site.config.write_text(text, encoding="utf-8")

@@ -413,6 +413,17 @@ def build_scheduler(
     return scheduler
 
 
+class _QuietOverlap(logging.Filter):
+    """APScheduler warns when a wake-up finds the previous one still sending. Nothing is lost
+    by it (the running tick or the next timer tick reads the ledger again), so it is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_QUIET_OVERLAP = _QuietOverlap()
+
+
 # -- one scheduler per store ----------------------------------------------------------------
 
 
@@ -479,6 +490,7 @@ def run(
 ) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status (0 after a clean stop)."""
     lock = RunLock.acquire(loaded.database_url)
+    logging.getLogger("apscheduler.scheduler").addFilter(_QUIET_OVERLAP)
     try:
         store = Store.open(loaded.database_url)
         stop = threading.Event()
