@@ -64,9 +64,28 @@ def test_rendering_never_touches_the_network(site: Site, monkeypatch: pytest.Mon
     assert "fonts.googleapis.com" not in rendered.html
     html = inline_css(
         '<html><head><link href="https://fonts.googleapis.com/css?family=Roboto" '
-        'rel="stylesheet"><style>p { color: red }</style></head><body><p>x</p></body></html>'
+        'rel="stylesheet"></head><body><p>x</p></body></html>',
+        "p { color: red }",
     )
-    assert 'style="color:red"' in html.replace(" ", "")
+    assert '<p style="color:red">x</p>' in html
+
+
+def test_only_mj_style_inline_is_inlined(site: Site) -> None:
+    html = inline_css(
+        "<html><head><style>td { padding: 0 } @media (max-width: 479px) { p { margin: 0 } }"
+        '</style></head><body><table><tr><td class="a"><p>x</p></td></tr></table></body></html>',
+        ".a p { color: red } .a { font-size: 0 }",
+    )
+    assert html.startswith("<!doctype html>")
+    assert '<td class="a" style="font-size:0">' in html  # the inline rules ...
+    assert '<p style="color:red">' in html
+    assert "<style>td { padding: 0 } @media (max-width: 479px)" in html  # ... not the <head>'s
+    assert "data-premailer" not in html
+    rendered, _ = render_period(site.load())
+    assert "<mj-style" not in rendered.html
+    assert "border-collapse:collapse; mso-table-lspace" not in rendered.html  # MJML's reset
+    title = re.search(r"<h3 [^>]*>", rendered.html)
+    assert title and "font-size:20px" in title.group(0).replace(" ", "")
 
 
 def test_english_site(site: Site) -> None:
