@@ -145,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how often the timer checks the ledger for due periods, retries and resumes",
     )  # fmt: skip
     run.set_defaults(handler=cmd_run)
+
+    sources = commands.add_parser("sources", help="the configured sources")
+    sources_commands = sources.add_subparsers(title="sources commands", metavar="COMMAND")
+    sources_check = sources_commands.add_parser(
+        "check", help="fetch every source now and print a health table; exit 1 if one failed"
+    )
+    sources_check.set_defaults(handler=cmd_sources_check)
     return parser
 
 
@@ -513,6 +520,7 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from digest.health import describe_state
     from digest.scheduler import describe_catch_up
 
     loaded = _load(args)
@@ -544,6 +552,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
                     f"{summary or 'no deliveries'}{f' ({latest.note})' if latest.note else ''}"
                 )
+        for source, health in sorted(store.source_states().items()):
+            print(f"source {source}: {describe_state(health, loaded.config.site.tz)}")
         doubtful = store.in_doubt()
         if doubtful:
             print(
@@ -569,6 +579,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return run(loaded, interval=max(args.interval, 0.5))
+
+
+def cmd_sources_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from digest.health import check_sources, health_table
+
+    loaded = _load(args)
+    store = Store.open_for_reading(loaded.database_url)
+    try:
+        known = store.source_states()
+    finally:
+        store.close()
+    reports = check_sources(loaded, datetime.now(UTC), known)  # writes nothing
+    console = Console()
+    if not console.is_terminal:  # a log or a pipe: one row per line, no folding at 80 columns
+        console = Console(width=240)
+    console.print(health_table(reports, loaded.config.site.tz))
+    failed = [report for report in reports if report.status == "failed"]
+    for report in failed:
+        print(f"error: {report.name}: {report.state.last_error}", file=sys.stderr)
+    warned = sum(report.status == "warning" for report in reports)
+    print(f"{len(reports)} source(s): {len(reports) - len(failed) - warned} ok, "
+          f"{warned} with warnings, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -21,10 +21,11 @@ from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
 from digest.message import make_message_id, parse_sender
-from digest.models import Item, Problem
+from digest.models import Collection, Item, Problem
 from digest.render import Renderer
 from digest.schedule import Period
-from digest.sources import sources_for
+from digest.sources import Source, sources_for
+from digest.sources.base import is_partial_listing
 from digest.store import (
     ISSUE_EMPTY,
     ISSUE_SENDING,
@@ -118,7 +119,10 @@ def preview(
     """The next issue's selection as if the sources were collected now, writing nothing:
     for ``digest build``, ``send --dry-run``, the preview page and the confirmation prompt."""
     period = loaded.schedule(digest_name).period_ending(at)
-    collection = collect(sources_for(loaded, digest_name), at)
+    sources = sources_for(loaded, digest_name)
+    collection = collect(sources, at)  # unconditional: a preview needs the items, not a 304
+    _raise_if_all_failed(digest_name, collection, "nothing to preview")
+    complete = set(_complete_listings(sources, collection))
     unsent = {stored.item.uid: stored for stored in store.unsent_items(digest_name)}
     known = store.known_uids()
     candidates = [
@@ -128,31 +132,48 @@ def preview(
         for item in collection.items
         if item.uid in unsent or item.uid not in known
     ]
+    # what a feed no longer lists (or a failed source could not say) is still due
+    current = {item.uid for item in collection.items}
+    candidates += [
+        stored
+        for uid, stored in unsent.items()
+        if uid not in current and stored.item.source not in complete
+    ]
     return select(loaded, store, digest_name, period, at, candidates), collection.problems
 
 
 def collect_into_store(
     loaded: LoadedConfig, store: Store, digest_name: str, now: datetime
 ) -> tuple[Problem, ...]:
-    """Read the digest's sources and record what they hold. If every source failed, raise:
-    a dead feed must not look like a quiet week."""
+    """Read the digest's sources (feeds and pages conditionally, with the validators of the
+    last collection) and record what they hold and how each source fared. If every source
+    failed, raise: a dead feed must not look like a quiet week."""
     sources = sources_for(loaded, digest_name)
-    collection = collect(sources, now)
-    failed = {
-        problem.where
-        for problem in collection.problems
-        if problem.where in {s.name for s in sources}
-    }
-    complete = [source.name for source in sources if source.name not in failed]
-    if sources and not complete:
+    collection = collect(sources, now, store.source_states())
+    if collection.all_failed:
+        store.save_source_states(collection.states)
+        _raise_if_all_failed(digest_name, collection, "nothing was sent")
+    store.record_items(collection.items, now, _complete_listings(sources, collection))
+    store.save_source_states(collection.states)  # after the items: a 304 must not hide them
+    return collection.problems
+
+
+def _complete_listings(sources: Sequence[Source], collection: Collection) -> list[str]:
+    """Sources read in full this time whose listing is everything they hold (a folder): an
+    item they no longer list is gone. A feed or a page shows only its latest items."""
+    return [
+        source.name
+        for source in sources
+        if collection.states[source.name].ok and not is_partial_listing(source)
+    ]
+
+
+def _raise_if_all_failed(digest_name: str, collection: Collection, consequence: str) -> None:
+    if collection.all_failed:
         reasons = "; ".join(
             problem.message for problem in collection.problems if problem.severity == "error"
         )
-        raise SourceError(
-            f"digest {digest_name}: every source failed ({reasons}); nothing was sent"
-        )
-    store.record_items(collection.items, now, complete)
-    return collection.problems
+        raise SourceError(f"digest {digest_name}: every source failed ({reasons}); {consequence}")
 
 
 def prepare_issue(

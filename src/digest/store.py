@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,9 +53,9 @@ from sqlalchemy.exc import SQLAlchemyError as _SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from digest.errors import StoreError
-from digest.models import Image, Item
+from digest.models import Image, Item, SourceState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -190,6 +190,20 @@ consents = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirm_ip", String(64), nullable=True),
     Column("confirm_user_agent", Text, nullable=True),
+)
+
+# Per source: conditional-GET validators and health after the latest collection (schema 3).
+source_states = Table(
+    "source_states",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", String(100), nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_success_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("item_count", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
 )
 
 workers = Table(
@@ -473,6 +487,43 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [item_from_json(_json(row.data)) for row in conn.execute(query)]
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def source_states(self) -> dict[str, SourceState]:
+        """What the latest collection left per source: validators and health."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(source_states)).all()
+        return {
+            row.source: SourceState(
+                etag=row.etag,
+                last_modified=row.last_modified,
+                last_attempt_at=row.last_attempt_at,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                item_count=row.item_count,
+                failures=row.failures,
+            )
+            for row in rows
+        }
+
+    def save_source_states(self, states: Mapping[str, SourceState]) -> None:
+        with self.begin() as conn:
+            for name, state in states.items():
+                values = {
+                    "etag": state.etag,
+                    "last_modified": state.last_modified,
+                    "last_attempt_at": state.last_attempt_at,
+                    "last_success_at": state.last_success_at,
+                    "last_error": state.last_error,
+                    "item_count": state.item_count,
+                    "failures": state.failures,
+                }
+                changed = conn.execute(
+                    update(source_states).where(source_states.c.source == name).values(**values)
+                )
+                if not changed.rowcount:
+                    conn.execute(insert(source_states).values(source=name, **values))
 
     # -- digests -----------------------------------------------------------------------------
 
@@ -1083,8 +1134,13 @@ def _migrate_2(conn: Connection) -> None:
     consents.create(conn, checkfirst=True)
 
 
+def _migrate_3(conn: Connection) -> None:
+    """Schema 3: source_states (conditional-GET validators and source health)."""
+    source_states.create(conn, checkfirst=True)
+
+
 # version -> function(conn); version 1 is create_all
-MIGRATIONS: dict[int, Any] = {2: _migrate_2}
+MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3}
 
 
 def _json(value: Any) -> dict[str, Any]:
