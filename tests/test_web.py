@@ -3,25 +3,33 @@ opt-in, CSRF, Host check, staff login and actions, preview, archive."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 
+import httpx
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.10 prefers httpx2; httpx works the same here
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from digest.store import Store, Subscriber
+from digest.store import SCHEMA_VERSION, Store, Subscriber
 from digest.transport import MemoryTransport
 from digest.web import create_app
 from digest.web.app import WebState
+from digest.web.reload import ChangeWatcher
 from tests.conftest import AT, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.smtp_server import free_port
 from tests.web_site import STAFF_PASSWORD, STAFF_USER, configure_web, csrf_of
 
 BASE = "http://127.0.0.1:8000"
@@ -459,3 +467,95 @@ def test_hash_password_command(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) 
     assert result.code == 0
     assert verify_password("a long enough password", result.out.strip())
     assert not verify_password("another password", result.out.strip())
+
+
+def test_config_error_shows_in_the_preview_with_its_line(web: Web) -> None:
+    web.login()
+    web.site.replace_in_config("max_items: 20", "max_items: lots")
+    page = web.client.get("/preview/weekly")
+    assert page.status_code == 200
+    assert re.search(r"config\.yaml:\d+: digests\.weekly\.max_items", page.text)
+    assert 'class="hit"' in page.text and "max_items: lots" in page.text
+
+
+def test_watcher_sees_content_and_new_templates_but_not_the_database(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text("x: 1\n", encoding="utf-8")
+    watcher = ChangeWatcher([content, tmp_path / "templates", config])
+    watcher.start()
+    try:
+        time.sleep(0.3)
+
+        def changed_after(action: Callable[[], object]) -> bool:
+            before = watcher.generation
+            action()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if watcher.generation > before:
+                    return True
+                time.sleep(0.05)
+            return False
+
+        assert not changed_after(lambda: (tmp_path / "digest.db").write_bytes(b"x"))
+        assert changed_after(lambda: (content / "new.md").write_text("---\n", encoding="utf-8"))
+        templates = tmp_path / "templates"
+        assert changed_after(
+            lambda: (templates.mkdir(), (templates / "digest.mjml").write_text(""))
+        )
+        assert changed_after(lambda: config.write_text("x: 2\n", encoding="utf-8"))
+    finally:
+        watcher.stop()
+
+
+def test_store_of_schema_1_gains_the_consents_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store.open(url)
+    with store.begin() as conn:  # what a database of schema 1 looks like
+        conn.exec_driver_sql("DROP TABLE consents")
+        conn.exec_driver_sql("UPDATE schema_info SET version = 1")
+    store.close()
+    store = Store.open(url)
+    try:
+        consent = store.add_consent(
+            email="a@example.net", name="", digest_names=["weekly"], now=AT,
+            expires_at=AT + timedelta(days=7), request_ip="127.0.0.1", request_user_agent="t",
+            form_url="http://x/subscribe", consent_version="1",
+        )  # fmt: skip
+        assert store.consent_by_token(consent.token) == consent
+        with store.engine.connect() as conn:
+            assert (
+                conn.exec_driver_sql("SELECT version FROM schema_info").scalar() == SCHEMA_VERSION
+            )
+    finally:
+        store.close()
+
+
+def test_digest_serve_command_serves_the_pages(site: Site) -> None:
+    configure_web(site.config, public_url=BASE)
+    port = free_port()
+    env = {**os.environ, "DIGEST_SECRET_KEY": "k" * 32}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest.cli", "-c", str(site.config), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/subscribe", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert response.status_code == 200 and "Newsletter abonnieren" in response.text
+        assert "x-frame-options" in response.headers and "server" not in response.headers
+        staff = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=False)
+        assert staff.status_code == 303
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

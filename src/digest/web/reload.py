@@ -17,10 +17,14 @@ KEEPALIVE_SECONDS = 15.0
 
 class ChangeWatcher:
     """Watches content folders, templates and the config file; wakes every listener on a
-    change. ``generation`` counts the changes seen so far."""
+    change. ``generation`` counts the changes seen so far. A folder that does not exist yet
+    (no ``templates/`` before the first override) is watched through its parent, and only
+    changes under the wanted paths count (not the database next to the config)."""
 
     def __init__(self, paths: Iterable[Path]) -> None:
-        self.paths = sorted({path for path in paths if path.exists()})
+        self.wanted = sorted({path.absolute() for path in paths})
+        watch = {path if path.exists() else path.parent for path in self.wanted}
+        self.paths = sorted(path for path in watch if path.exists())
         self.generation = 0
         self._listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
@@ -42,11 +46,20 @@ class ChangeWatcher:
     def _run(self) -> None:
         try:
             for _changes in watchfiles.watch(
-                *self.paths, stop_event=self._stop, debounce=400, step=50, raise_interrupt=False
+                *self.paths,
+                watch_filter=self._relevant,
+                stop_event=self._stop,
+                debounce=400,
+                step=50,
+                raise_interrupt=False,
             ):
                 self.notify()
         except Exception:  # a watcher that dies must not take the server with it
             log.exception("file watcher stopped")
+
+    def _relevant(self, _change: watchfiles.Change, name: str) -> bool:
+        path = Path(name)
+        return any(path == wanted or wanted in path.parents for wanted in self.wanted)
 
     def notify(self) -> None:
         with self._lock:
