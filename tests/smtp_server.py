@@ -63,11 +63,20 @@ class Faults:
 
 
 class Handler:
-    def __init__(self, faults: Faults) -> None:
+    def __init__(self, faults: Faults, pipelining: bool = True) -> None:
         self.faults = faults
+        self.pipelining = pipelining
         self.received: list[Received] = []
         self.attempts: list[Received] = []
         self.lock = threading.Lock()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads pipelined commands fine but does not say so
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -124,10 +133,13 @@ def free_port() -> int:
 
 class SmtpServer:
     def __init__(
-        self, faults: Faults | None = None, credentials: tuple[str, str] | None = None
+        self,
+        faults: Faults | None = None,
+        credentials: tuple[str, str] | None = None,
+        pipelining: bool = True,
     ) -> None:
         self.faults = faults or Faults()
-        self.handler = Handler(self.faults)
+        self.handler = Handler(self.faults, pipelining)
         self.credentials = credentials
         self.port = free_port()
         self.controller: Controller | None = None
@@ -189,9 +201,11 @@ class SmtpServer:
 
 @contextmanager
 def running(
-    faults: Faults | None = None, credentials: tuple[str, str] | None = None
+    faults: Faults | None = None,
+    credentials: tuple[str, str] | None = None,
+    pipelining: bool = True,
 ) -> Iterator[SmtpServer]:
-    server = SmtpServer(faults, credentials).start()
+    server = SmtpServer(faults, credentials, pipelining).start()
     try:
         yield server
     finally:

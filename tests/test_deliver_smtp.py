@@ -24,6 +24,12 @@ from tests.smtp_server import Faults, no_defects, running, subscribers_csv, use_
 SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
 
 
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def pipelining(request: pytest.FixtureRequest) -> bool:
+    """Whether the server offers PIPELINING (then MAIL, RCPT and DATA go in one write)."""
+    return bool(request.param)
+
+
 def import_subscribers(site: Site, cli: CliRunner, text: str) -> None:
     path = site.write("subs.csv", text)
     result = cli("-c", site.config, "subscribers", "import", path)
@@ -110,10 +116,12 @@ def test_two_hundred_subscribers_one_message_each_stable_message_ids(
     assert counts(site)["sent"] == 200
 
 
-def test_451_at_data_is_retried_and_delivered_once(site: Site, cli: CliRunner) -> None:
+def test_451_at_data_is_retried_and_delivered_once(
+    site: Site, cli: CliRunner, pipelining: bool
+) -> None:
     import_subscribers(site, cli, subscribers_csv(5))
     faults = Faults(data_fail_once={"user0002@example.net": "451 4.7.1 greylisted"})
-    with running(faults) as server:
+    with running(faults, pipelining=pipelining) as server:
         use_smtp(site.config, server.port)
         code, _out, err = send(site, cli, "--wait", "10")
         assert code == 0, err
@@ -142,10 +150,14 @@ def test_451_without_waiting_is_deferred_and_resumed_by_the_next_send(
     assert counts(site)["sent"] == 3
 
 
-def test_550_at_rcpt_fails_that_recipient_only(site: Site, cli: CliRunner) -> None:
+def test_550_at_rcpt_fails_that_recipient_only(
+    site: Site, cli: CliRunner, pipelining: bool
+) -> None:
     import_subscribers(site, cli, subscribers_csv(6))
     bad = "user0003@example.net"
-    with running(Faults(rcpt_reject={bad: "550 5.1.1 no such user"})) as server:
+    with running(
+        Faults(rcpt_reject={bad: "550 5.1.1 no such user"}), pipelining=pipelining
+    ) as server:
         use_smtp(site.config, server.port)
         code, out, err = send(site, cli, "--wait", "5")
         assert code == 0, err
@@ -158,10 +170,10 @@ def test_550_at_rcpt_fails_that_recipient_only(site: Site, cli: CliRunner) -> No
 
 
 def test_421_and_disconnect_mid_run_reconnects_without_duplicates(
-    site: Site, cli: CliRunner
+    site: Site, cli: CliRunner, pipelining: bool
 ) -> None:
     import_subscribers(site, cli, subscribers_csv(30))
-    with running(Faults(disconnect_after=10)) as server:
+    with running(Faults(disconnect_after=10), pipelining=pipelining) as server:
         use_smtp(site.config, server.port, connections=1)
         code, _out, err = send(site, cli, "--wait", "5")
         assert code == 0, err
@@ -170,10 +182,12 @@ def test_421_and_disconnect_mid_run_reconnects_without_duplicates(
     assert counts(site)["sent"] == 30
 
 
-def test_no_reply_after_final_dot_is_in_doubt_and_never_resent(site: Site, cli: CliRunner) -> None:
+def test_no_reply_after_final_dot_is_in_doubt_and_never_resent(
+    site: Site, cli: CliRunner, pipelining: bool
+) -> None:
     import_subscribers(site, cli, subscribers_csv(8))
     victim = "user0004@example.net"
-    with running(Faults(drop_after_dot={victim})) as server:
+    with running(Faults(drop_after_dot={victim}), pipelining=pipelining) as server:
         use_smtp(site.config, server.port, connections=1)
         code, out, err = send(site, cli, "--wait", "5")
         assert code == 0, err
@@ -346,3 +360,22 @@ def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
         store.close()
     per = server.per_recipient()
     assert len(per) == 10 and set(per.values()) == {1}
+
+
+def test_pipelining_is_used_when_offered(pipelining: bool) -> None:
+    from digest.config import SmtpConfig
+    from digest.transport import SmtpTransport
+
+    with running(pipelining=pipelining) as server:
+        config = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
+        connection = SmtpTransport(config).connect()
+        try:
+            assert connection.pipelining is pipelining
+            connection.send(
+                "a@example.org", "b@example.org", b"Subject: x\r\n\r\n.hi\r\n", lambda: None
+            )
+        finally:
+            connection.close()
+    (received,) = server.received
+    assert received.rcpt_tos == ("b@example.org",)
+    assert received.data.endswith(b".hi\r\n")  # dot-stuffed on the wire, unstuffed here

@@ -58,7 +58,7 @@ def utc_now() -> datetime:
 class DeliveryOptions:
     connections: int = 1
     rate_limit: float = 0.0  # messages per second over all connections; 0 = unlimited
-    batch_size: int = 20
+    batch_size: int = 100  # rows per claim: a claim costs ~2 ms, a row ~0.05 ms
     wait_for_retries: float = 0.0  # seconds a run may wait for a due retry before it returns
     retry: RetryConfig = field(default_factory=RetryConfig)
     retry_deadline: datetime | None = None  # no 4xx retries after this (the next period)

@@ -16,7 +16,8 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -627,13 +628,22 @@ class Store:
                             for n, item_id in enumerate(item_ids)
                         ],
                     )
-                if status == ISSUE_SENDING:
+                after = 0  # keyset pages: 100k recipients never sit in memory at once
+                while status == ISSUE_SENDING:
                     recipients = conn.execute(
                         select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
                         .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                        .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+                        .where(
+                            subscriptions.c.digest == digest,
+                            subscribers.c.status == "active",
+                            subscribers.c.id > after,
+                        )
                         .order_by(subscribers.c.id)
+                        .limit(5000)
                     ).all()
+                    if not recipients:
+                        break
+                    after = recipients[-1].id
                     if recipients:
                         conn.execute(
                             insert(deliveries),
@@ -738,12 +748,38 @@ class Store:
     def mark_payload(self, delivery_id: int, now: datetime) -> None:
         """Recorded (committed) just before the message data goes out: after a crash a row
         with this mark and no outcome is in doubt, one without it is safe to send again."""
-        self._update_delivery(delivery_id, payload_at=now)
+        self._fast_update(
+            "UPDATE deliveries SET payload_at = {p} WHERE id = {p}",
+            (_BIND_TIME[self.engine.dialect.name](now), delivery_id),
+        )
 
     def mark_sent(self, delivery_id: int, now: datetime) -> None:
-        self._update_delivery(
-            delivery_id, status=SENT, sent_at=now, claimed_by=None, last_error=None
+        self._fast_update(
+            "UPDATE deliveries SET status = {p}, sent_at = {p}, claimed_by = NULL, "
+            "last_error = NULL WHERE id = {p}",
+            (SENT, _BIND_TIME[self.engine.dialect.name](now), delivery_id),
         )
+
+    def _fast_update(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One UPDATE through the DBAPI driver, committed before it returns. The two marks
+        of every message are the sender's hot path: SQLAlchemy's statement building and
+        execution context cost ~0.2 ms each, the driver ~0.02 ms. A single statement needs
+        no BEGIN IMMEDIATE (it cannot deadlock on a lock upgrade)."""
+        placeholder = _PLACEHOLDERS.get(self.engine.dialect.paramstyle)
+        if placeholder is None:  # an exotic driver: the portable way
+            with self.begin() as conn:
+                conn.exec_driver_sql(sql.format(p="?"), params)
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql.format(p=placeholder), params)
+            finally:
+                cursor.close()
+            raw.commit()
+        finally:
+            raw.close()  # back to the pool, which rolls back anything left open
 
     def mark_failed_temp(self, delivery_id: int, error: str, retry_at: datetime) -> None:
         self._update_delivery(
@@ -1140,6 +1176,14 @@ def _migrate_3(conn: Connection) -> None:
 
 
 # version -> function(conn); version 1 is create_all
+# The DBAPI placeholder per paramstyle, and a datetime as the store writes it (naive UTC;
+# SQLite as SQLAlchemy's text format) for the raw-SQL hot path (Store._fast_update).
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_BIND_TIME: defaultdict[str, Callable[[datetime], Any]] = defaultdict(
+    lambda: lambda value: value.astimezone(UTC).replace(tzinfo=None),
+    sqlite=lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+)
+
 MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3}
 
 

@@ -1,0 +1,256 @@
+"""Delivery benchmark: ``digest send`` into Postfix's ``smtp-sink`` vs the ``smtp-source`` ceiling.
+
+    python3 bench/send.py                 # 10,000 and 100,000 subscribers
+    python3 bench/send.py --sizes 20000 --connections 4
+
+For each list size it builds the sample site's weekly issue for that many subscribers
+(inserted straight into the store, which is setup, not what is measured), starts
+``smtp-sink -u nobody 127.0.0.1:PORT 1000`` (never the postfix daemon) and then:
+
+1. the sender: a child process runs ``send_digest`` with the SMTP transport (``connections``
+   pooled connections); it reports the issue-creation time and the delivery rate (msgs/s,
+   from the first claim to the last recorded outcome). Its peak RSS comes from ``wait4``;
+2. the ceiling: ``smtp-source -d -s CONNECTIONS -m N -l SIZE`` sends the same number of
+   messages of the same size to the same sink.
+
+It prints both rates, their ratio and the sender's peak RSS per size. Targets: >= 60 % of the
+ceiling, peak RSS < 150 MB and flat as the list grows. Needs /usr/sbin/smtp-sink and
+smtp-source (Debian package ``postfix``; the daemon need not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+AT = datetime.fromisoformat("2017-11-20T08:00:00+01:00")
+SINK = "/usr/sbin/smtp-sink"
+SOURCE = "/usr/sbin/smtp-source"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_site(root: Path, port: int, connections: int) -> Path:
+    import yaml
+
+    shutil.copytree(REPO / "content", root / "content")
+    data = yaml.safe_load((REPO / "config.example.yaml").read_text(encoding="utf-8"))
+    data["database"] = "sqlite:///digest.db"
+    data["delivery"]["transport"] = "smtp"
+    data["delivery"]["smtp"] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "connections": connections,
+        "rate_limit": 0,
+    }
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return config
+
+
+def add_subscribers(config: Path, count: int) -> None:
+    """Bulk insert (setup speed): the same rows ``digest subscribers import`` would write."""
+    from sqlalchemy import insert
+
+    from digest.config import load_config
+    from digest.store import Store, new_token, subscribers, subscriptions
+
+    loaded = load_config(config, environ={})
+    store = Store.open(loaded.database_url)
+    now = datetime.now(UTC)
+    chunk = 20_000
+    try:
+        for start in range(0, count, chunk):
+            ids = range(start + 1, min(start + chunk, count) + 1)
+            with store.begin() as conn:
+                conn.execute(
+                    insert(subscribers),
+                    [
+                        {
+                            "id": n,
+                            "email": f"user{n:07d}@example.net",
+                            "name": f"User {n}",
+                            "status": "active",
+                            "token": new_token(),
+                            "created_at": now,
+                            "confirmed_at": now,
+                        }
+                        for n in ids
+                    ],
+                )
+                conn.execute(
+                    insert(subscriptions), [{"subscriber_id": n, "digest": "weekly"} for n in ids]
+                )
+    finally:
+        store.close()
+
+
+# -- the sender (child process) -------------------------------------------------------------------
+
+
+def child(config: Path) -> None:
+    """Create the issue and deliver it; print one JSON line with timings and the message size."""
+    from digest.compose import message_template, sample_recipient
+    from digest.config import load_config
+    from digest.deliver import IssueDelivery
+    from digest.ledger import prepare_issue
+    from digest.render import RenderedIssue
+    from digest.send import default_transport, delivery_options
+    from digest.store import Store
+
+    loaded = load_config(config, environ={})
+    store = Store.open(loaded.database_url)
+    started = time.perf_counter()
+    issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
+    created = time.perf_counter()
+    rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+    sample = message_template(loaded, "weekly", rendered).build(
+        sample_recipient(loaded), message_id="<sample@example.org>", date=datetime.now(UTC)
+    )
+    options = delivery_options(loaded, "weekly", issue.period_end, 0.0, issue.created_at)
+    delivery = IssueDelivery(loaded, store, issue, default_transport(loaded), options=options)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    report = delivery.run()
+    finished = time.perf_counter()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    store.close()
+    size = len(sample)
+    print(
+        json.dumps(
+            {
+                "create_s": created - started,
+                "deliver_s": finished - created,
+                "sent": report.counts["sent"],
+                "other": {k: v for k, v in report.counts.items() if v and k != "sent"},
+                "error": report.error or report.paused,
+                "size": size,
+                "cpu_s": cpu_s,
+            }
+        )
+    )
+
+
+def run_sender(config: Path, profile: Path | None) -> tuple[dict[str, object], float]:
+    command = [sys.executable, __file__, "--child", str(config)]
+    if profile is not None:
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), *command[1:]]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"sender failed ({process.returncode}): {output}")
+    result: dict[str, object] = json.loads(output.strip().splitlines()[-1])
+    return result, usage.ru_maxrss / 1024  # KiB -> MiB
+
+
+# -- the ceiling ------------------------------------------------------------------------------------
+
+
+def run_ceiling(port: int, count: int, size: int, sessions: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [SOURCE, "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
+         "-f", "newsletter@example.org", "-t", "user@example.net", f"127.0.0.1:{port}"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return count / (time.perf_counter() - started)
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    sink = subprocess.Popen([SINK, "-u", "nobody", f"127.0.0.1:{port}", "1000"])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return sink
+        except OSError:
+            if time.monotonic() > deadline or sink.poll() is not None:
+                raise SystemExit(f"smtp-sink did not start on port {port}") from None
+            time.sleep(0.05)
+
+
+def bench(count: int, connections: int, profile: Path | None) -> dict[str, float]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        config = make_site(Path(tmp), port, connections)
+        t0 = time.perf_counter()
+        add_subscribers(config, count)
+        setup_s = time.perf_counter() - t0
+        sink = start_sink(port)
+        try:
+            result, rss_mb = run_sender(config, profile)
+            size = int(result["size"])  # type: ignore[call-overload]
+            # The machine may be shared: the ceiling is the best of two runs.
+            ceiling = max(run_ceiling(port, count, size, connections) for _ in range(2))
+        finally:
+            sink.terminate()
+            sink.wait()
+    sent = int(result["sent"])  # type: ignore[call-overload]
+    rate = sent / float(result["deliver_s"])  # type: ignore[arg-type]
+    if sent != count or result["error"]:
+        print(f"WARNING: {count} subscribers: {result}", file=sys.stderr)
+    return {
+        "subscribers": count,
+        "setup_s": setup_s,
+        "create_s": float(result["create_s"]),  # type: ignore[arg-type]
+        "size": size,
+        "rate": rate,
+        "ceiling": ceiling,
+        "ratio": rate / ceiling,
+        "rss_mb": rss_mb,
+        "cpu_us": float(result["cpu_s"]) / max(sent, 1) * 1e6,  # type: ignore[arg-type]
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="subscriber counts")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--profile", type=Path, help="cProfile the sender into this file")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    for tool in (SINK, SOURCE):
+        if not os.access(tool, os.X_OK):
+            raise SystemExit(f"{tool} not found: apt-get install postfix (the daemon need not run)")
+    rows = [bench(int(size), args.connections, args.profile) for size in args.sizes.split(",")]
+    print(
+        f"{'subscribers':>11} {'msg bytes':>9} {'create s':>8} {'digest msg/s':>12} "
+        f"{'ceiling msg/s':>13} {'ratio':>6} {'peak RSS MB':>11} {'CPU us/msg':>10}"
+    )
+    for row in rows:
+        print(
+            f"{row['subscribers']:>11,.0f} {row['size']:>9,.0f} {row['create_s']:>8.1f} "
+            f"{row['rate']:>12,.0f} {row['ceiling']:>13,.0f} {row['ratio']:>6.0%} "
+            f"{row['rss_mb']:>11.1f} {row['cpu_us']:>10.0f}"
+        )
+    print(f"connections: {args.connections} (sender) = sessions (smtp-source); sink: {SINK}")
+
+
+if __name__ == "__main__":
+    main()
