@@ -167,9 +167,13 @@ def _entry_item(
     xml_base = (entry.get("title_detail") or {}).get("base") or ""
     link = http_url(entry.get("link"), urljoin(feed_url, xml_base))
     base = urljoin(feed_url, xml_base) if xml_base else (link or feed_url)
-    body_html = _html_of(_best_content(entry), base)
+    best = _best_content(entry)
+    body_html = _html_of(best, base)
     summary_detail = entry.get("summary_detail")
-    summary_html = _html_of(summary_detail, base) if summary_detail else body_html
+    if summary_detail and summary_detail is not best:
+        summary_html = _html_of(summary_detail, base)
+    else:
+        summary_html = body_html
     summary = truncate(html_to_text(summary_html), SUMMARY_LENGTH)
     if not body_html:
         body_html = summary_html
