@@ -488,17 +488,17 @@ def test_watcher_sees_content_and_new_templates_but_not_the_database(tmp_path: P
     try:
         time.sleep(0.3)
 
-        def changed_after(action: Callable[[], object]) -> bool:
+        def changed_after(action: Callable[[], object], wait: float = 5) -> bool:
             before = watcher.generation
             action()
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if watcher.generation > before:
                     return True
                 time.sleep(0.05)
             return False
 
-        assert not changed_after(lambda: (tmp_path / "digest.db").write_bytes(b"x"))
+        assert not changed_after(lambda: (tmp_path / "digest.db").write_bytes(b"x"), wait=1.5)
         assert changed_after(lambda: (content / "new.md").write_text("---\n", encoding="utf-8"))
         templates = tmp_path / "templates"
         assert changed_after(

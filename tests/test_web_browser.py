@@ -291,3 +291,31 @@ def test_unsubscribe_from_the_link_in_a_received_digest(browser: Any, server: Se
     page.goto(f"{server.url}/archive/weekly/2017-11-20-0700")
     expect(page.get_by_role("heading", name=SAMPLE_WEEK_TITLES[0])).to_be_visible()
     page.context.close()
+
+
+def test_subscribe_form_works_by_keyboard_alone(browser: Any, server: Server) -> None:
+    """Tab order: skip link, fields, checkboxes, privacy link, button; never the honeypot."""
+    page = new_page(browser, server)
+    page.goto(f"{server.url}/subscribe")
+    focused: list[str] = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused.append(
+            page.evaluate(
+                "(() => { const e = document.activeElement;"
+                " return e.id || e.getAttribute('href') || e.textContent.trim(); })()"
+            )
+        )
+        if focused[-1] == "Abonnieren":
+            break
+    assert focused[0] == "#main"  # the skip link comes first
+    order = [focused.index(name) for name in ("email", "name", "digest-weekly", "Abonnieren")]
+    assert order == sorted(order)
+    assert "website" not in focused and focused[-1] == "Abonnieren"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # the focus is visible
+    page.focus("#email")
+    page.keyboard.type("keys@example.net")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Bitte prüfen Sie Ihr Postfach")).to_be_visible()
+    page.context.close()

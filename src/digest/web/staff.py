@@ -283,18 +283,21 @@ def _send_job(state: WebState, name: str) -> str:
     loaded = state.reload_config()
     result = send_digest(loaded, state.store, name, state.now(), transport=state.transport)
     issue = result.prepared.issue
+    texts = state.texts
     if result.report is None:
-        return f"{name}: issue {issue.period_key} is {issue.status}; nothing sent"
+        return texts["job_nothing"].format(
+            digest=name, period=issue.period_key, status=issue.status
+        )
     counts = result.report.counts
     summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-    return f"{name}: issue {issue.period_key}: {summary or 'nothing to send'}"
+    return texts["job_sent"].format(digest=name, period=issue.period_key, summary=summary or "–")
 
 
 def _test_job(state: WebState, name: str, address: str) -> str:
     loaded = state.reload_config()
     transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
     issue = send_test_copy(loaded, state.store, name, state.now(), address, transport)
-    return f"{name}: test copy ({len(issue.items)} item(s)) sent to {address}; nothing marked"
+    return state.texts["job_test_done"].format(digest=name, count=len(issue.items), address=address)
 
 
 def send_test_copy(
@@ -352,10 +355,11 @@ class Jobs:
         try:
             message = work()
         except (DigestError, TransportOutcome) as exc:
-            message = f"{digest}: failed: {exc}"
+            message = self.state.texts["job_failed"].format(digest=digest, error=exc)
         except Exception as exc:  # shown to staff, logged with its traceback
             log.exception("job for %s failed", digest)
-            message = f"{digest}: failed: {type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
+            message = self.state.texts["job_failed"].format(digest=digest, error=error)
         self.note(message)
 
     def note(self, message: str) -> None:
