@@ -233,3 +233,28 @@ def test_release_gives_rows_back_untouched(store: Store) -> None:
     assert set(statuses(store, issue.id).values()) == {PENDING}
     again = store.claim(issue.id, worker, 3, NOW)
     assert [row.attempts for row in again] == [1, 1, 1]
+
+
+def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    Store.open(f"sqlite:///{path}").close()
+    store = Store.open(f"sqlite:///{path}")
+    with store.begin() as conn:  # what schema 3 looked like: no claim index
+        conn.exec_driver_sql("DROP INDEX ix_deliveries_due")
+        conn.execute(update(schema_info).values(version=3))
+    store.close()
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert (
+                conn.exec_driver_sql("SELECT version FROM schema_info").scalar() == SCHEMA_VERSION
+            )
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            assert "ix_deliveries_due" in names.scalars().all()
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM deliveries WHERE issue_id = 1 "
+                "AND status = 'pending' ORDER BY id LIMIT 100"
+            ).all()
+        assert "ix_deliveries_due" in str(plan) and "TEMP B-TREE" not in str(plan)
+    finally:
+        store.close()

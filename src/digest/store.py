@@ -32,6 +32,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -56,7 +57,7 @@ from sqlalchemy.pool import StaticPool
 from digest.errors import StoreError
 from digest.models import Image, Item, SourceState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -171,6 +172,9 @@ deliveries = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
+# Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
+# instead of scanning every row already sent (25 ms per claim at the end of 100k rows).
+ix_deliveries_due = Index("ix_deliveries_due", deliveries.c.issue_id, deliveries.c.status)
 
 # Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
 # with which form and consent text; confirmed_at is set when the confirm button was pressed.
@@ -679,15 +683,24 @@ class Store:
         """Take up to ``limit`` due deliveries for this worker. Recipients who unsubscribed
         meanwhile are marked skipped instead. SQLite serialises claims with BEGIN IMMEDIATE;
         PostgreSQL uses FOR UPDATE SKIP LOCKED so several workers never take the same row."""
-        due = and_(
-            deliveries.c.issue_id == issue_id,
-            or_(
-                deliveries.c.status == PENDING,
-                and_(deliveries.c.status == FAILED_TEMP, deliveries.c.next_attempt_at <= now),
+        # Pending rows first, then due retries: each an index range in id order (an OR of
+        # the two would scan every row of the issue, sent ones included).
+        for due in (
+            and_(deliveries.c.issue_id == issue_id, deliveries.c.status == PENDING),
+            and_(
+                deliveries.c.issue_id == issue_id,
+                deliveries.c.status == FAILED_TEMP,
+                deliveries.c.next_attempt_at <= now,
             ),
-        )
+        ):
+            claimed = self._claim(due, issue_id, worker, limit)
+            if claimed:
+                return claimed
+        return []
+
+    def _claim(self, due: Any, issue_id: int, worker: str, limit: int) -> list[DeliveryRow]:
         query = (
-            select(deliveries.c.id, subscribers.c.status, subscribers.c.token)
+            select(deliveries, subscribers.c.status.label("subscriber_status"), subscribers.c.token)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .join(
                 subscriptions,
@@ -706,13 +719,17 @@ class Store:
         if not self.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=deliveries)
         with self.begin() as conn:
-            wanted: list[int] = []
+            wanted: list[Any] = []
             while not wanted:
                 rows = conn.execute(query).all()
                 if not rows:
                     return []
-                wanted = [r.id for r in rows if r.status == "active" and r.still_subscribed]
-                gone = [r.id for r in rows if not (r.status == "active" and r.still_subscribed)]
+                wanted = [r for r in rows if r.subscriber_status == "active" and r.still_subscribed]
+                gone = [
+                    r.id
+                    for r in rows
+                    if not (r.subscriber_status == "active" and r.still_subscribed)
+                ]
                 if gone:  # skip them and look further: a batch of leavers is not the end
                     conn.execute(
                         update(deliveries)
@@ -721,16 +738,10 @@ class Store:
                     )
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(wanted))
+                .where(deliveries.c.id.in_([r.id for r in wanted]))
                 .values(status=SENDING, claimed_by=worker, attempts=deliveries.c.attempts + 1)
             )
-            claimed = conn.execute(
-                select(deliveries, subscribers.c.token)
-                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(deliveries.c.id.in_(wanted))
-                .order_by(deliveries.c.id)
-            ).all()
-        return [
+        return [  # as the update left them (same transaction: nobody changed them since)
             DeliveryRow(
                 id=r.id,
                 issue_id=r.issue_id,
@@ -738,11 +749,11 @@ class Store:
                 email=r.email,
                 name=r.name,
                 message_id=r.message_id,
-                status=r.status,
-                attempts=r.attempts,
+                status=SENDING,
+                attempts=r.attempts + 1,
                 token=r.token,
             )
-            for r in claimed
+            for r in wanted
         ]
 
     def mark_payload(self, delivery_id: int, now: datetime) -> None:
@@ -1184,7 +1195,13 @@ _BIND_TIME: defaultdict[str, Callable[[datetime], Any]] = defaultdict(
     sqlite=lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
 )
 
-MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3}
+
+def _migrate_4(conn: Connection) -> None:
+    """Schema 4: the index claims use (deliveries by issue and status)."""
+    ix_deliveries_due.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
 
 
 def _json(value: Any) -> dict[str, Any]:
