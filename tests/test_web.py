@@ -559,3 +559,20 @@ def test_digest_serve_command_serves_the_pages(site: Site) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_preview_says_why_items_are_not_in_the_issue(web: Web) -> None:
+    web.login()
+    web.site.replace_in_config("max_items: 20", "max_items: 2")
+    web.site.write(
+        "content/2017-11-18-entwurf.md",
+        "---\ntitle: Noch ein Entwurf\ndate: 2017-11-18\ndraft: true\n---\nText.\n",
+    )
+    page = web.client.get(f"/preview/weekly?at={AT.isoformat()}".replace("+", "%2B"))
+    assert page.status_code == 200
+    held = page.text.split('class="items left-out"')[1].split("</ul>")[0]
+    assert SAMPLE_WEEK_TITLES[2] in held and "max_items = 2" in held
+    missing = page.text.split('id="not-in-issue"')[1].split("</ul>")[0]
+    assert "Noch ein Entwurf" in missing and "Entwurf (draft: true)" in missing
+    assert "18. Lernnetzwerktreffen in Herne" in missing  # dated 29 November
+    assert "nach dem Stichtag" in missing

@@ -20,13 +20,16 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from digest.collect import collect, newest_first
 from digest.compose import ComposedIssue, compose_next_issue, sample_message, sample_recipient
-from digest.config import LoadedConfig
+from digest.config import FolderSourceConfig, LoadedConfig
 from digest.errors import DigestError
 from digest.lint import lint_message
 from digest.message import Splicer
-from digest.models import Problem
+from digest.models import Item, Problem
 from digest.render import template_paths
+from digest.sources import sources_for
+from digest.store import Store
 from digest.web.app import EMAIL_CSP, WebState, web_state
 from digest.web.staff import staff_gate
 
@@ -52,6 +55,39 @@ class Preview:
     problems: list[Problem]
     recipients: int
     at: datetime
+    not_in_issue: list[tuple[Item, str]]
+
+
+def not_in_issue(
+    loaded: LoadedConfig, store: Store, issue: ComposedIssue, at: datetime
+) -> list[tuple[Item, str]]:
+    """Items of the digest's content folders that an editor may miss in this issue, with the
+    reason: drafts, items dated after the cutoff, items of the period that an earlier issue
+    already took. (Folders only: they are local and cheap to read again; feeds are not
+    fetched twice.)"""
+    folders = {
+        entry.source_name
+        for entry in loaded.config.sources
+        if isinstance(entry, FolderSourceConfig)
+    }
+    sources = [source for source in sources_for(loaded, issue.digest) if source.name in folders]
+    if not sources:
+        return []
+    shown = {item.uid for item in (*issue.items, *issue.left_out)}
+    unsent = {stored.item.uid for stored in store.unsent_items(issue.digest)}
+    known = store.known_uids()
+    period = issue.period
+    result: list[tuple[Item, str]] = []
+    for item in newest_first(collect(sources, at).items):
+        if item.uid in shown:
+            continue
+        if item.draft:
+            result.append((item, "draft"))
+        elif item.published_at > period.end:
+            result.append((item, "future"))
+        elif period.contains(item.published_at) and item.uid in known and item.uid not in unsent:
+            result.append((item, "sent"))
+    return result
 
 
 @dataclass(frozen=True)
@@ -81,7 +117,15 @@ def _build(state: WebState, digest: str, at: datetime | None) -> Preview:
     raw = sample_message(loaded, issue, moment)
     problems = list(issue.problems)
     problems += lint_message(raw, sample_recipient(loaded).unsubscribe_url, f"digest {digest}")
-    return Preview(loaded, issue, raw, problems, state.store.count_active(digest), moment)
+    return Preview(
+        loaded,
+        issue,
+        raw,
+        problems,
+        state.store.count_active(digest),
+        moment,
+        not_in_issue(loaded, state.store, issue, moment),
+    )
 
 
 def _excerpt(state: WebState, message: str) -> Excerpt | None:
@@ -177,6 +221,7 @@ async def preview(request: Request) -> Response:
         frame_src=f"/preview/{digest}.html" + (f"?{urlencode(frame_query)}" if frame_query else ""),
         text=Splicer(built.issue.rendered.text, escape_html=False).fill(recipient),
         max_items=built.loaded.digest(digest).max_items,
+        not_in_issue=built.not_in_issue,
         live=state.watcher is not None,
     )
 

@@ -140,6 +140,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_items": "Keine neuen Beiträge: diese Ausgabe würde nicht verschickt.",
         "items_left_out": "Zurückgestellt ({count})",
         "reason_max_items": "mehr als max_items = {max}: kommt in die nächste Ausgabe",
+        "items_not_in_issue": "Nicht in dieser Ausgabe ({count})",
+        "reason_draft": "Entwurf (draft: true): wird nicht verschickt",
+        "reason_future": "nach dem Stichtag datiert: kommt in eine spätere Ausgabe",
+        "reason_sent": "schon in einer früheren Ausgabe verschickt",
         "live_reload": "Die Vorschau lädt neu, sobald sich Inhalte, Vorlagen oder die "
         "Konfiguration ändern.",
         "preview_error_title": "Die Vorschau kann nicht erzeugt werden",
@@ -278,6 +282,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_items": "No new items: this issue would not be sent.",
         "items_left_out": "Held back ({count})",
         "reason_max_items": "over max_items = {max}: goes into the next issue",
+        "items_not_in_issue": "Not in this issue ({count})",
+        "reason_draft": "draft (draft: true): never sent",
+        "reason_future": "dated after the cutoff: goes into a later issue",
+        "reason_sent": "already sent in an earlier issue",
         "live_reload": "The preview reloads by itself when content, templates or the config "
         "change.",
         "preview_error_title": "The preview cannot be built",
