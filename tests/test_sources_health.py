@@ -7,14 +7,19 @@ import email
 import email.policy
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from digest.config import LoadedConfig, load_config
+from digest.ledger import prepare_issue
 from digest.models import SourceState
 from digest.store import Store
-from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.conftest import AT_TEXT, REPO, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.localserver import FIXTURES, LocalServer
 
 RSS = "application/rss+xml"
@@ -206,5 +211,86 @@ def test_store_round_trips_source_states(tmp_path: Path) -> None:
         later = first.failed(moment, "HTTP 500")
         store.save_source_states({"netz": later, "other": SourceState()})
         assert store.source_states() == {"netz": later, "other": SourceState()}
+    finally:
+        store.close()
+
+
+# -- property: a changing feed over consecutive periods ----------------------------------------
+
+_BASE = datetime(2017, 11, 6, tzinfo=UTC)
+_CUTOFFS = [datetime.fromisoformat(f"2017-{day}T07:00:00+01:00")
+            for day in ("11-20", "11-27", "12-04", "12-11", "12-18")]
+_pool = st.lists(
+    st.tuples(st.sampled_from(["guid", "link", "none"]),
+              st.one_of(st.none(), st.integers(0, 24 * 45))),
+    min_size=1, max_size=12,
+)
+
+
+def _feed_document(pool: list[tuple[str, int | None]], listed: list[int]) -> str:
+    parts = []
+    for index in listed:
+        key, hours = pool[index]
+        parts.append(f"<item><title>Eintrag {index}</title><description>Text {index}</description>")
+        if key == "guid":
+            parts.append(f'<guid isPermaLink="false">g{index}</guid>')
+        if key == "link":
+            parts.append(f"<link>https://example.org/p/{index}</link>")
+        if hours is not None:
+            parts.append(f"<pubDate>{format_datetime(_BASE + timedelta(hours=hours))}</pubDate>")
+        parts.append("</item>")
+    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>'
+            + "".join(parts) + "</channel></rss>")
+
+
+@pytest.fixture(scope="module")
+def feed_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoadedConfig, LocalServer]]:
+    root = tmp_path_factory.mktemp("feed-only")
+    text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
+    with LocalServer() as running:
+        text = text.replace(
+            "  - kind: folder                 # Markdown files with YAML front matter\n"
+            "    path: content\n",
+            f"  - kind: feed\n    url: {running.url('/wandel.xml')}\n    name: wandel\n",
+        )
+        (root / "config.yaml").write_text(text, encoding="utf-8")
+        yield load_config(root / "config.yaml", environ={}), running
+
+
+@settings(max_examples=30, deadline=None)
+@given(pool=_pool, weeks=st.data())
+def test_no_item_twice_and_none_skipped_across_periods(
+    feed_only: tuple[LoadedConfig, LocalServer], pool: list[tuple[str, int | None]],
+    weeks: st.DataObject,
+) -> None:
+    """Entries appear, vanish, come back and move around between weekly sends (with ETags,
+    so unchanged weeks are 304s): each goes into at most one issue, and every entry dated up
+    to the last cutoff is sent unless it is archive from before the digest began."""
+    loaded, server = feed_only
+    store = Store.open("sqlite://")
+    try:
+        sent: list[str] = []
+        first_seen: dict[int, datetime] = {}
+        for week, cutoff in enumerate(_CUTOFFS):
+            listed = weeks.draw(st.lists(st.sampled_from(range(len(pool))), unique=True))
+            weeks.draw(st.randoms()).shuffle(listed)
+            server.add("/wandel.xml", _feed_document(pool, listed), content_type=RSS,
+                       etag=f'"{hash(tuple(listed))}"')
+            at = cutoff + timedelta(hours=1)
+            for index in listed:
+                first_seen.setdefault(index, at)
+            prepared = prepare_issue(loaded, store, "weekly", at, now=at)
+            sent += [item.title for item in store.issue_items(prepared.issue.id)]
+            assert store.source_states()["wandel"].ok, week
+        assert len(sent) == len(set(sent))  # never the same item twice
+
+        started_at = _CUTOFFS[0] + timedelta(hours=1)  # the first send
+        baseline = _CUTOFFS[0] - timedelta(days=7)  # the first issue reaches back one period
+        for index, seen in first_seen.items():  # never skipped
+            hours = pool[index][1]
+            published = seen if hours is None else _BASE + timedelta(hours=hours)
+            archive = published <= baseline and seen <= started_at
+            expected = published <= _CUTOFFS[-1] and not archive
+            assert (f"Eintrag {index}" in sent) == expected, (index, published, seen)
     finally:
         store.close()
