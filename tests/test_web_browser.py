@@ -36,6 +36,12 @@ pytestmark = [
 ]
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+expect.set_options(timeout=15_000)  # a busy CI machine renders the preview slowly
+FRAME_READY = (
+    "(() => { const f = document.getElementById('email-frame');"
+    " return f && f.contentDocument && f.contentDocument.readyState === 'complete'"
+    " && f.contentDocument.body && f.contentDocument.body.childElementCount > 0; })()"
+)
 
 SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS", "/tmp/shots"))
 AT_QUERY = "at=2017-11-20T08:00:00%2B01:00"
@@ -192,16 +198,13 @@ def test_preview_switches_to_mobile_without_horizontal_scroll(browser: Any, serv
     page.goto(f"{server.url}/preview/weekly?{AT_QUERY}")
     for title in SAMPLE_WEEK_TITLES:
         expect(page.locator("#chosen-items")).to_contain_text(title)
-    page.wait_for_function(
-        "document.getElementById('email-frame').contentDocument?.readyState === 'complete'"
-    )
+    page.wait_for_function(FRAME_READY)
     shot(page, "preview-desktop")
     page.get_by_role("link", name="Mobil").click()
+    page.wait_for_url(re.compile(r"view=mobile"))
     expect(page.get_by_role("link", name="Mobil")).to_have_attribute("aria-current", "page")
     frame_element = page.locator("#email-frame")
-    page.wait_for_function(
-        "document.getElementById('email-frame').contentDocument?.readyState === 'complete'"
-    )
+    page.wait_for_function(FRAME_READY)
     assert frame_element.evaluate("e => e.getBoundingClientRect().width") == 375
     frame = frame_element.content_frame
     sizes = frame.locator("html").evaluate(
@@ -213,15 +216,11 @@ def test_preview_switches_to_mobile_without_horizontal_scroll(browser: Any, serv
     phone = new_page(browser, server, MOBILE)
     phone.context.add_cookies(page.context.cookies())
     phone.goto(f"{server.url}/preview/weekly?{AT_QUERY}&view=mobile")
-    phone.wait_for_function(
-        "document.getElementById('email-frame').contentDocument?.readyState === 'complete'"
-    )
+    phone.wait_for_function(FRAME_READY)
     assert no_horizontal_scroll(phone)
     shot(phone, "preview-on-phone")
     phone.goto(f"{server.url}/preview/weekly?{AT_QUERY}&view=dark")
-    phone.wait_for_function(
-        "document.getElementById('email-frame').contentDocument?.readyState === 'complete'"
-    )
+    phone.wait_for_function(FRAME_READY)
     shot(phone, "preview-dark-on-phone")
     phone.context.close()
     page.context.close()
