@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # starlette 1.10 prefers httpx2; httpx works th
     from starlette.testclient import TestClient
 
 from digest.store import SCHEMA_VERSION, Store, Subscriber
-from digest.transport import MemoryTransport
+from digest.transport import MemoryTransport, OutcomeUnknown
 from digest.web import create_app
 from digest.web.app import WebState
 from digest.web.reload import ChangeWatcher
@@ -576,3 +576,34 @@ def test_preview_says_why_items_are_not_in_the_issue(web: Web) -> None:
     assert "Noch ein Entwurf" in missing and "Entwurf (draft: true)" in missing
     assert "18. Lernnetzwerktreffen in Herne" in missing  # dated 29 November
     assert "nach dem Stichtag" in missing
+
+
+def test_dashboard_lists_in_doubt_rows_and_sign_ups(site: Site) -> None:
+    for web in make_web(site):
+
+        def fail(recipient: str) -> None:
+            if recipient == "doubt@example.net":
+                raise OutcomeUnknown("no reply after the message data")
+
+        web.transport.fail = fail
+        web.subscriber("fine@example.net")
+        web.subscriber("doubt@example.net")
+        web.signup("pending@example.net")
+        web.login()
+        page = web.client.get("/send/weekly")
+        web.client.post("/send/weekly", data={"csrf": csrf_of(page.text, "/send/weekly")})
+        web.state.jobs.wait(10)
+        dashboard = web.client.get("/").text
+        doubt = dashboard.split('id="doubt-heading"')[1].split("</section>")[0]
+        assert "Unklare Zustellungen (1)" in doubt and "doubt@example.net" in doubt
+        signups = dashboard.split('id="signups-heading"')[1].split("</section>")[0]
+        assert "pending@example.net" in signups and "unbestätigt" in signups
+
+
+def test_public_pages_set_no_cookies(web: Web) -> None:
+    subscriber = web.subscriber()
+    for path in ("/subscribe", "/archive", f"/unsubscribe/{subscriber.token}", "/archive/weekly"):
+        response = web.client.get(path)
+        assert response.status_code == 200 and "set-cookie" not in response.headers, path
+        assert response.headers["referrer-policy"] in ("no-referrer", "same-origin")
+        assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
