@@ -231,7 +231,7 @@ def test_editing_content_updates_the_open_preview(browser: Any, server: Server) 
     login(page, server)
     page.goto(f"{server.url}/preview/weekly?{AT_QUERY}")
     expect(page.locator("#chosen-items")).to_contain_text(SAMPLE_WEEK_TITLES[0])
-    page.wait_for_timeout(300)  # the event stream is open
+    page.wait_for_selector("html[data-live=on]", state="attached")  # the event stream is open
     new = server.root / "content" / "2017-11-18-live-reload.md"
     new.write_text(
         "---\ntitle: Live nachgeladen\ndate: 2017-11-18\nsummary: Neu.\n---\nText.\n",

@@ -16,6 +16,9 @@
   }
   if (window.EventSource) {
     var source = new EventSource("/preview/events");
+    source.addEventListener("hello", function () {
+      document.documentElement.setAttribute("data-live", "on");  // tests wait for this
+    });
     source.addEventListener("reload", function () {
       source.close();
       window.location.reload();
