@@ -8,9 +8,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.message import EncodedPart, Recipient, Splicer, encode_part
+from digest.message import EncodedPart, Recipient, Splicer, dot_stuff, encode_part
 from digest.render import PLACEHOLDERS
-from digest.transport import dot_stuff
+from tests.conftest import Site
 
 TOKENS = list(PLACEHOLDERS.values())
 pieces = st.one_of(
@@ -32,7 +32,9 @@ def test_pre_encoded_part_equals_encoding_the_filled_text(
     template = "".join(parts)
     recipient = Recipient("a@example.org", "A", unsubscribe, preferences, greeting)
     expected = encode_part(Splicer(template, escape_html=escape).fill(recipient))
-    assert EncodedPart(template, escape_html=escape).encode(recipient) == expected
+    part = EncodedPart(template, escape_html=escape)
+    assert part.encode(recipient) == expected
+    assert part.encode(recipient, dot_stuffed=True) == dot_stuff(expected)
 
 
 def test_sample_issue_parts_are_mostly_pre_encoded() -> None:
@@ -44,3 +46,25 @@ def test_sample_issue_parts_are_mostly_pre_encoded() -> None:
 @given(st.binary(max_size=300) | st.sampled_from([b".", b".\r\n", b"a\r\n.\r\n..b", b"\n."]))
 def test_dot_stuffing_matches_the_rule(data: bytes) -> None:
     assert dot_stuff(data) == re.sub(rb"(?m)^\.", b"..", data)
+
+
+def test_sample_message_built_dot_stuffed_equals_stuffing_it(site: Site) -> None:
+    from datetime import UTC, datetime
+
+    from digest.compose import compose_next_issue, message_template, sample_recipient
+    from digest.message import DotStuffed
+    from digest.store import Store
+    from tests.conftest import AT
+
+    loaded = site.load()
+    store = Store.open_for_reading(loaded.database_url)
+    try:
+        issue = compose_next_issue(loaded, store, "weekly", AT)
+    finally:
+        store.close()
+    template = message_template(loaded, "weekly", issue.rendered)
+    args = {"message_id": "<x@example.org>", "date": datetime(2017, 11, 20, tzinfo=UTC)}
+    plain = template.build(sample_recipient(loaded), **args)  # type: ignore[arg-type]
+    stuffed = template.build(sample_recipient(loaded), dot_stuffed=True, **args)  # type: ignore[arg-type]
+    assert b"\n." in plain  # the sample has lines that need it (CSS in the HTML part)
+    assert isinstance(stuffed, DotStuffed) and stuffed == dot_stuff(plain)

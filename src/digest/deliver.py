@@ -121,6 +121,7 @@ class IssueDelivery:
         self.labels = labels_for(loaded.config.site.locale)
         self.links_url = loaded.config.site.links_url
         self.limiter = RateLimiter(self.options.rate_limit)
+        self.dot_stuffed = bool(getattr(transport, "takes_dot_stuffed", False))
         self.lock = threading.Lock()
         self.consecutive_errors = 0
         self.pause_reason: str | None = None
@@ -176,7 +177,8 @@ class IssueDelivery:
 
     def _work(self) -> None:
         try:
-            self._work_batches()
+            with self.store.sender_connection():
+                self._work_batches()
         except Exception as exc:  # e.g. the database failed: stop all threads, report it
             with self.lock:
                 self.fatal = self.fatal or DeliveryError(
@@ -228,7 +230,10 @@ class IssueDelivery:
         self.limiter.wait()
         try:
             data = self.template.build(
-                self._recipient(row), message_id=row.message_id, date=self.clock()
+                self._recipient(row),
+                message_id=row.message_id,
+                date=self.clock(),
+                dot_stuffed=self.dot_stuffed,
             )
         except DigestError as exc:  # e.g. an address that cannot go into a header
             self.store.mark_failed_perm(row.id, f"cannot build message: {exc}")

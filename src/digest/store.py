@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -351,6 +352,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()  # a sender thread's own driver connection
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -771,6 +773,25 @@ class Store:
             (SENT, _BIND_TIME[self.engine.dialect.name](now), delivery_id),
         )
 
+    @contextmanager
+    def sender_connection(self) -> Iterator[None]:
+        """Within this block the calling thread's marks use one driver connection of its
+        own, outside the pool: no checkout per mark, and no thread ever waits for the pool
+        while holding a connection. (An in-memory database has only its one connection.)"""
+        if isinstance(self.engine.pool, StaticPool):
+            yield
+            return
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        raw = self.engine.dialect.connect(*cargs, **cparams)
+        if self.is_sqlite:
+            _sqlite_pragmas(raw, None)
+        self._local.raw = raw
+        try:
+            yield
+        finally:
+            self._local.raw = None
+            raw.close()
+
     def _fast_update(self, sql: str, params: tuple[Any, ...]) -> None:
         """One UPDATE through the DBAPI driver, committed before it returns. The two marks
         of every message are the sender's hot path: SQLAlchemy's statement building and
@@ -780,6 +801,18 @@ class Store:
         if placeholder is None:  # an exotic driver: the portable way
             with self.begin() as conn:
                 conn.exec_driver_sql(sql.format(p="?"), params)
+            return
+        own = getattr(self._local, "raw", None)
+        if own is not None:
+            cursor = own.cursor()
+            try:
+                cursor.execute(sql.format(p=placeholder), params)
+                own.commit()
+            except BaseException:
+                own.rollback()
+                raise
+            finally:
+                cursor.close()
             return
         raw = self.engine.raw_connection()
         try:

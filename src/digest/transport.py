@@ -22,6 +22,7 @@ from typing import Protocol
 
 from digest.config import DeliveryConfig, SmtpConfig
 from digest.errors import DeliveryError
+from digest.message import DotStuffed, dot_stuff
 
 
 class TransportOutcome(Exception):
@@ -69,6 +70,8 @@ class Transport(Protocol):
 
 
 class SmtpTransport:
+    takes_dot_stuffed = True  # build messages dot-stuffed: most of it is done once per issue
+
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
 
@@ -147,7 +150,7 @@ class SmtpConnection:
         except BaseException:
             self._drop()  # the server waits for data that will not come: no QUIT, just close
             raise
-        payload = dot_stuff(message)
+        payload = message if isinstance(message, DotStuffed) else dot_stuff(message)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
         try:
@@ -195,13 +198,6 @@ class SmtpConnection:
             self.smtp.quit()
         except (smtplib.SMTPException, OSError):
             self._drop()
-
-
-def dot_stuff(message: bytes) -> bytes:
-    """RFC 5321 4.5.2: a line starting with "." gets another one (bytes.replace: ~20x faster
-    than a regular expression over a 40 KB message)."""
-    stuffed = message.replace(b"\n.", b"\n..")
-    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 def _text(reply: bytes | str) -> str:
