@@ -51,6 +51,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as _SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -526,6 +528,16 @@ class Store:
                     "item_count": state.item_count,
                     "failures": state.failures,
                 }
+                if self.engine.dialect.name in ("sqlite", "postgresql"):
+                    # one statement: two processes collecting at once never both insert
+                    dialect = sqlite_dialect if self.is_sqlite else postgresql_dialect
+                    upsert = dialect.insert(source_states).values(source=name, **values)
+                    conn.execute(
+                        upsert.on_conflict_do_update(
+                            index_elements=[source_states.c.source], set_=values
+                        )
+                    )
+                    continue
                 changed = conn.execute(
                     update(source_states).where(source_states.c.source == name).values(**values)
                 )
