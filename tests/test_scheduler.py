@@ -535,3 +535,45 @@ def test_status_shows_next_fire_and_catch_up_state(
     assert result == 0
     out = cli("-c", site.config, "status").out
     assert "next fire:" in out and "catch-up:" in out and "period(s) due" in out
+
+
+def test_real_scheduler_fires_once_at_the_fall_back_fold(site: Site, store: Store) -> None:
+    """APScheduler itself, on a clock moved by time-machine: the 02:30 job runs at 02:30 CEST
+    and not again at 02:30 CET an hour later (a plain CronTrigger would)."""
+    import time
+
+    import time_machine
+    from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+
+    loaded = configure(site, {"schedule": "30 2 * * *"})
+    add_item(site, "fold", berlin("2025-10-25T12:00"))
+    transport = MemoryTransport()
+    runs: list[datetime] = []
+
+    def executed(event: JobExecutionEvent) -> None:
+        if event.job_id == "digest:news":
+            runs.append(event.scheduled_run_time)
+
+    def wait_for(condition: Any, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    with time_machine.travel(datetime(2025, 10, 26, 0, 29, 58, tzinfo=UTC), tick=True) as travel:
+        runner = Runner(loaded, store, transport=transport, started_at=berlin("2025-10-25T12:00"))
+        scheduler = build_scheduler(loaded, runner, interval=3600)
+        scheduler.add_listener(executed, EVENT_JOB_EXECUTED)
+        thread = threading.Thread(target=scheduler.start, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: len(runs) == 1)
+            travel.move_to(datetime(2025, 10, 26, 1, 29, 58, tzinfo=UTC))  # 02:29:58 CET
+            scheduler.wakeup()
+            time.sleep(3)
+        finally:
+            scheduler.shutdown(wait=True)
+            thread.join(10)
+    assert [run.astimezone(BERLIN).isoformat() for run in runs] == ["2025-10-26T02:30:00+02:00"]
+    assert issues_of(store) == [("2025-10-26T02:30+02:00", "done", ["fold"])]
+    assert len(transport.sent) == 2

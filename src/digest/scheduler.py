@@ -210,6 +210,8 @@ class Runner:
         fires = due_fires(self.loaded, self.store, name, now, since=self.started_at)
         plan = plan_catch_up(config.catch_up, fires, self.started_at)
         for cutoff in plan.skip:
+            if self.stop.is_set():
+                return
             prepared = prepare_issue(
                 self.loaded, self.store, name, cutoff, now=self.clock(), skip=True
             )
