@@ -9,7 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -191,3 +191,38 @@ def test_the_issue_is_frozen_when_created(desk: Desk) -> None:
         for _, _, data in transport.sent
     }
     assert subjects == {prepared.issue.subject}
+
+
+def test_an_issue_too_large_for_gmail_holds_the_oldest_items_for_the_next(desk: Desk) -> None:
+    """Gmail clips HTML over ~102 KB and with it the unsubscribe footer: the ledger takes
+    only as many items as fit under 100 KB; the rest wait for the next issue, none is lost."""
+    desk.site.replace_in_config("max_items: 20", "max_items: 200")
+    body = "Ein Absatz mit etwas Text, der die Meldung länger macht. " * 40
+    for n in range(60):
+        desk.site.write(
+            f"content/bulk-{n:02d}.md",
+            f"---\ntitle: Meldung {n:02d}\ndate: 2017-11-15T{n // 6:02d}:{n % 6 * 10:02d}:00+01:00\n"
+            f"url: https://www.example.org/bulk/{n}\nsummary: {body[:280]}\n---\n{body}\n",
+        )
+    first, transport = desk.send(AT)
+    issue = first.prepared.issue
+    html_size = len(issue.html.encode())
+    assert html_size <= 100 * 1024
+    assert 3 < issue.item_count < 63  # some, not all, of the 63 items of the week
+    message = email.message_from_bytes(transport.sent[0][2], policy=email.policy.default)
+    assert "unsubscribe" in str(message["List-Unsubscribe"])
+
+    # The held-back items follow in the next issues, each once, until none is left.
+    sent = [item.uid for item in desk.store.issue_items(issue.id)]
+    week = {f"folder:content:bulk-{n:02d}" for n in range(60)} | {
+        uid for uid in sent if not uid.startswith("folder:content:bulk-")
+    }
+    at = NOV_27
+    while not week <= set(sent):
+        result, _ = desk.send(at)
+        assert result.prepared.issue.item_count > 0
+        assert len(result.prepared.issue.html.encode()) <= 100 * 1024
+        sent += [item.uid for item in desk.store.issue_items(result.prepared.issue.id)]
+        at += timedelta(days=7)
+    assert len(sent) == len(set(sent))  # no item twice
+    assert at > NOV_27 + timedelta(days=7)  # it took more than two issues

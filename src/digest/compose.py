@@ -73,10 +73,10 @@ def compose_next_issue(
 ) -> ComposedIssue:
     """The issue for the period that ends at the last scheduled fire at or before ``at``, as
     the ledger would choose it now; writes nothing."""
-    from digest.ledger import preview  # ledger builds on this module
+    from digest.ledger import preview, render_selection  # ledger builds on this module
 
     selection, problems = preview(loaded, store, digest_name, at)
-    rendered = (renderer or Renderer(loaded)).render(digest_name, selection.items, selection.period)
+    selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
         period=selection.period,

@@ -13,7 +13,7 @@ D started (published before its baseline and first seen no later than its start)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest.collect import collect, newest_first
@@ -22,7 +22,7 @@ from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
 from digest.message import make_message_id, parse_sender
 from digest.models import Collection, Item, Problem
-from digest.render import Renderer
+from digest.render import HTML_SIZE_LIMIT, RenderedIssue, Renderer
 from digest.schedule import Period
 from digest.sources import Source, sources_for
 from digest.sources.base import is_partial_listing
@@ -176,6 +176,24 @@ def _raise_if_all_failed(digest_name: str, collection: Collection, consequence: 
         raise SourceError(f"digest {digest_name}: every source failed ({reasons}); {consequence}")
 
 
+def render_selection(
+    renderer: Renderer, digest_name: str, selection: Selection
+) -> tuple[Selection, RenderedIssue]:
+    """Render the selection; if its HTML is over the size Gmail shows unclipped, hold the
+    oldest items back for the next issue until it fits (a clipped message hides the footer
+    with the unsubscribe link)."""
+    chosen = list(selection.chosen)
+    rendered = renderer.render(digest_name, [stored.item for stored in chosen], selection.period)
+    while len(chosen) > 1 and (size := len(rendered.html.encode())) > HTML_SIZE_LIMIT:
+        keep = min(len(chosen) - 1, int(len(chosen) * HTML_SIZE_LIMIT / size * 0.95))
+        chosen = chosen[: max(keep, 1)]
+        rendered = renderer.render(digest_name, [stored.item for stored in chosen], selection.period)
+    if len(chosen) == len(selection.chosen):
+        return selection, rendered
+    held = list(selection.chosen[len(chosen) :])
+    return replace(selection, chosen=chosen, left_out=[*held, *selection.left_out]), rendered
+
+
 def prepare_issue(
     loaded: LoadedConfig,
     store: Store,
@@ -203,8 +221,9 @@ def prepare_issue(
             f"{period.key} asked for; periods are sent in order"
         )
     problems = collect_into_store(loaded, store, digest_name, at)
-    selection = select(loaded, store, digest_name, period, at)
-    rendered = (renderer or Renderer(loaded)).render(digest_name, selection.items, selection.period)
+    selection, rendered = render_selection(
+        renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, at)
+    )
     _, sender_address = parse_sender(loaded.config.delivery.from_)
     domain = sender_address.rsplit("@", 1)[1]
     hint = f"{digest_name}.{period.slug}"

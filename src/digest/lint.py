@@ -10,9 +10,9 @@ from email.message import EmailMessage
 import lxml.html
 
 from digest.models import Problem
+from digest.render import HTML_SIZE_LIMIT
 
 GMAIL_CLIP_BYTES = 102 * 1024
-HTML_LIMIT_BYTES = 100 * 1024
 MAX_LINE_OCTETS = 998
 REQUIRED_HEADERS = (
     "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
@@ -71,7 +71,7 @@ def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
     if unsubscribe_url not in text:
         error("text part has no unsubscribe link")
     size = len(html.encode("utf-8"))
-    if size > HTML_LIMIT_BYTES:
+    if size > HTML_SIZE_LIMIT:
         error(f"HTML is {size // 1024} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB")
     problems.extend(lint_html(html, unsubscribe_url, where))
     return problems
