@@ -145,3 +145,22 @@ def test_two_concurrent_senders_send_each_message_once(site: Site, cli: CliRunne
     assert len(per) == SUBSCRIBERS
     assert set(per.values()) == {1}
     assert set(deliveries(site).values()) == {"sent"}
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_send_finishes(site: Site, cli: CliRunner) -> None:
+    cli("-c", site.config, "subscribers", "import", site.write("subs.csv", subscribers_csv(120)))
+    with running() as server:
+        use_smtp(site.config, server.port, connections=2, rate_limit=150)
+        first = sender(site)
+        server.wait_for(30)
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=30)
+        assert first.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        states = deliveries(site)
+        assert set(states.values()) <= {"sent", "pending"}  # nothing left claimed or in doubt
+        assert sum(state == "sent" for state in states.values()) == len(server.received)
+        second = sender(site)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+    assert_exactly_once(server, deliveries(site), connections=0)

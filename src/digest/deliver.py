@@ -163,14 +163,28 @@ class IssueDelivery:
     # -- internals ----------------------------------------------------------------------------
 
     def _run_pass(self) -> None:
-        threads = [
-            threading.Thread(target=self._work, name=f"digest-sender-{n}", daemon=True)
-            for n in range(self.options.connections)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        finished = [threading.Event() for _ in range(self.options.connections)]
+
+        def work(done: threading.Event) -> None:
+            try:
+                self._work()
+            finally:
+                done.set()
+
+        for n, done in enumerate(finished):
+            threading.Thread(
+                target=work, args=(done,), name=f"digest-sender-{n}", daemon=True
+            ).start()
+        # Events, not Thread.join(): a join that Ctrl-C interrupted may return at once the
+        # next time (CPython), and the process would exit under a thread mid-batch.
+        try:
+            for done in finished:
+                done.wait()
+        except BaseException:  # Ctrl-C: each thread finishes the message in hand and gives
+            self.stop.set()  # back the rest before the worker (and its claims) goes away
+            for done in finished:
+                done.wait()
+            raise
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.pause_reason is not None or self.fatal is not None
