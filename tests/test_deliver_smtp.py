@@ -379,3 +379,40 @@ def test_pipelining_is_used_when_offered(pipelining: bool) -> None:
     (received,) = server.received
     assert received.rcpt_tos == ("b@example.org",)
     assert received.data.endswith(b".hi\r\n")  # dot-stuffed on the wire, unstuffed here
+
+
+def test_421_after_the_data_defers_that_message_and_reconnects(
+    site: Site, cli: CliRunner, pipelining: bool
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(6))
+    victim = "user0002@example.net"
+    faults = Faults(data_fail_once={victim: "421 4.3.2 shutting down"})
+    with running(faults, pipelining=pipelining) as server:
+        use_smtp(site.config, server.port, connections=1)
+        code, _out, err = send(site, cli, "--wait", "5")
+        assert code == 0, err
+    per = server.per_recipient()
+    assert len(per) == 6 and set(per.values()) == {1}
+    assert counts(site)["sent"] == 6
+
+
+def test_consecutive_errors_pause_the_issue_and_a_later_send_resumes(
+    site: Site, cli: CliRunner
+) -> None:
+    import_subscribers(site, cli, subscribers_csv(8))
+    bad = {f"user{n:04d}@example.net": "550 5.1.1 unknown" for n in range(3)}
+    with running(Faults(rcpt_reject=bad)) as server:
+        use_smtp(site.config, server.port, connections=1, retry={"pause_after_errors": 3})
+        code, _out, err = send(site, cli)
+        assert code != 0
+        assert err.strip().splitlines() == [
+            "digest: error: digest weekly: issue paused: 3 consecutive delivery errors; "
+            "fix it and run 'digest send weekly' again to resume"
+        ]
+        assert counts(site)["failed_perm"] == 3 and counts(site)["pending"] == 5
+        status = cli("-c", site.config, "status")
+        assert "[paused]" in status.out and "3 consecutive delivery errors" in status.out
+        code, _out, err = send(site, cli)
+        assert code == 0, err
+    assert sorted(server.per_recipient()) == [f"user{n:04d}@example.net" for n in range(3, 8)]
+    assert counts(site)["sent"] == 5
