@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from digest import __version__
-from digest.compose import compose_next_issue, message_template, sample_message, sample_recipient
+from digest.compose import compose_next_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
-from digest.i18n import greeting, labels_for
 from digest.lint import lint_message
-from digest.message import Recipient, Splicer, parse_sender
+from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
 from digest.store import Store
-from digest.transport import TransportOutcome
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -360,37 +358,17 @@ def _send(
 
 
 def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: str) -> int:
-    from digest.message import make_message_id
-    from digest.send import default_transport
+    from digest.send import default_transport, send_test_copy
     from digest.subscribers import normalise_address
 
     address = normalise_address(address)
     store = Store.open_for_reading(loaded.database_url)
     try:
-        issue = compose_next_issue(loaded, store, digest, at)
+        issue = send_test_copy(
+            loaded, store, digest, at, address, default_transport(loaded), datetime.now(UTC)
+        )
     finally:
         store.close()
-    template = message_template(loaded, digest, issue.rendered)
-    recipient = sample_recipient(loaded)
-    recipient = Recipient(
-        address,
-        "",
-        recipient.unsubscribe_url,
-        recipient.preferences_url,
-        greeting(labels_for(loaded.config.site.locale), ""),
-    )
-    data = template.build(
-        recipient,
-        message_id=make_message_id(template.sender_domain, "test"),
-        date=datetime.now(UTC),
-    )
-    connection = default_transport(loaded).connect()
-    try:
-        connection.send(parse_sender(loaded.config.delivery.from_)[1], address, data, lambda: None)
-    except TransportOutcome as exc:
-        raise DigestError(f"test copy to {address} failed: {exc}") from None
-    finally:
-        connection.close()
     print(f"test copy of {digest} ({len(issue.items)} item(s)) sent to {address}; nothing marked")
     return 0
 
@@ -601,8 +579,10 @@ def cmd_sources_check(args: argparse.Namespace) -> int:
     for report in failed:
         print(f"error: {report.name}: {report.state.last_error}", file=sys.stderr)
     warned = sum(report.status == "warning" for report in reports)
-    print(f"{len(reports)} source(s): {len(reports) - len(failed) - warned} ok, "
-          f"{warned} with warnings, {len(failed)} failed")
+    print(
+        f"{len(reports)} source(s): {len(reports) - len(failed) - warned} ok, "
+        f"{warned} with warnings, {len(failed)} failed"
+    )
     return 1 if failed else 0
 
 

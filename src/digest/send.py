@@ -8,11 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.compose import ComposedIssue, compose_next_issue, message_template, sample_recipient
 from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryOptions, DeliveryReport, IssueDelivery, utc_now
+from digest.errors import DeliveryError
+from digest.i18n import greeting, labels_for
 from digest.ledger import PreparedIssue, prepare_issue
+from digest.message import Recipient, make_message_id, parse_sender
 from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
-from digest.transport import Transport, transport_for
+from digest.transport import Transport, TransportOutcome, transport_for
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,37 @@ def deliver_issue(
         stop=stop,
     )
     return delivery.run()
+
+
+def send_test_copy(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    at: datetime,
+    address: str,
+    transport: Transport,
+    now: datetime,
+) -> ComposedIssue:
+    """One copy of the next issue as of ``at`` to ``address``, with the sample recipient's
+    links; writes nothing and marks nothing (``digest send --to`` and the staff page)."""
+    issue = compose_next_issue(loaded, store, digest, at)
+    template = message_template(loaded, digest, issue.rendered)
+    sample = sample_recipient(loaded)
+    recipient = Recipient(
+        address,
+        "",
+        sample.unsubscribe_url,
+        sample.preferences_url,
+        greeting(labels_for(loaded.config.site.locale), ""),
+    )
+    data = template.build(
+        recipient, message_id=make_message_id(template.sender_domain, "test"), date=now
+    )
+    connection = transport.connect()
+    try:
+        connection.send(parse_sender(loaded.config.delivery.from_)[1], address, data, lambda: None)
+    except TransportOutcome as exc:
+        raise DeliveryError(f"test copy to {address} failed: {exc}") from None
+    finally:
+        connection.close()
+    return issue

@@ -60,8 +60,11 @@ class FolderSource:
             problems.extend(Problem("warning", str(path), warning) for warning in warnings)
             if item.key in seen:
                 problems.append(
-                    Problem("error", str(path), f"id {item.key!r} already used by {seen[item.key]}"
-                            " (file skipped)")
+                    Problem(
+                        "error",
+                        str(path),
+                        f"id {item.key!r} already used by {seen[item.key]} (file skipped)",
+                    )
                 )
                 continue
             seen[item.key] = path

@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -17,15 +17,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.compose import compose_next_issue, message_template, sample_recipient
-from digest.config import LoadedConfig
 from digest.errors import DigestError
-from digest.i18n import greeting, labels_for
-from digest.message import Recipient, make_message_id, parse_sender
-from digest.send import send_digest
-from digest.store import Store
+from digest.send import send_digest, send_test_copy
 from digest.subscribers import AddressError, normalise_address
-from digest.transport import Transport, TransportOutcome, transport_for
+from digest.transport import TransportOutcome, transport_for
 from digest.web.app import WebState, web_state
 from digest.web.security import (
     SESSION_COOKIE,
@@ -38,7 +33,7 @@ from digest.web.security import (
 )
 
 if TYPE_CHECKING:
-    from digest.compose import ComposedIssue
+    pass
 
 log = logging.getLogger("digest.web")
 
@@ -296,38 +291,10 @@ def _send_job(state: WebState, name: str) -> str:
 def _test_job(state: WebState, name: str, address: str) -> str:
     loaded = state.reload_config()
     transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
-    issue = send_test_copy(loaded, state.store, name, state.now(), address, transport)
+    issue = send_test_copy(
+        loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
+    )
     return state.texts["job_test_done"].format(digest=name, count=len(issue.items), address=address)
-
-
-def send_test_copy(
-    loaded: LoadedConfig,
-    store: Store,
-    digest: str,
-    at: datetime,
-    address: str,
-    transport: Transport,
-) -> ComposedIssue:
-    """One copy of the next issue to ``address`` with the sample links; marks nothing."""
-    issue = compose_next_issue(loaded, store, digest, at)
-    template = message_template(loaded, digest, issue.rendered)
-    sample = sample_recipient(loaded)
-    recipient = Recipient(
-        address,
-        "",
-        sample.unsubscribe_url,
-        sample.preferences_url,
-        greeting(labels_for(loaded.config.site.locale), ""),
-    )
-    data = template.build(
-        recipient, message_id=make_message_id(template.sender_domain, "test"), date=at
-    )
-    connection = transport.connect()
-    try:
-        connection.send(parse_sender(loaded.config.delivery.from_)[1], address, data, lambda: None)
-    finally:
-        connection.close()
-    return issue
 
 
 class Jobs:
