@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -23,6 +23,7 @@ with warnings.catch_warnings():  # starlette 1.10 prefers httpx2; httpx works th
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from digest.models import SourceState
 from digest.store import SCHEMA_VERSION, Store, Subscriber
 from digest.transport import MemoryTransport, OutcomeUnknown
 from digest.web import create_app
@@ -607,3 +608,18 @@ def test_public_pages_set_no_cookies(web: Web) -> None:
         assert response.status_code == 200 and "set-cookie" not in response.headers, path
         assert response.headers["referrer-policy"] in ("no-referrer", "same-origin")
         assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
+
+
+def test_dashboard_shows_each_sources_health(site: Site) -> None:
+    for web in make_web(site):
+        web.login()
+        before = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
+        assert "folder:content" in before and "Noch nicht abgeholt." in before
+
+        now = datetime.now(UTC)
+        web.state.store.save_source_states(
+            {"folder:content": SourceState().failed(now, "content folder not found")}
+        )
+        after = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
+        assert "FAILED" in after and "content folder not found" in after
+        assert "state-failed_perm" in after

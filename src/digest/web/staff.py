@@ -18,7 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.errors import DigestError
+from digest.health import describe_state
 from digest.send import send_digest, send_test_copy
+from digest.sources import build_sources
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, transport_for
 from digest.web.app import WebState, web_state
@@ -196,8 +198,22 @@ def _dashboard_data(state: WebState) -> dict[str, Any]:
             }
         )
     consents = store.recent_consents(10)
+    health = store.source_states()
+    timezone = loaded.config.site.tz
+    sources = [
+        (
+            source.name,
+            health.get(source.name),
+            health[source.name].ok if source.name in health else None,
+        )
+        for source in build_sources(loaded)
+    ]
     return {
         "rows": rows,
+        "sources": [
+            (name, describe_state(state, timezone) if state else None, ok)
+            for name, state, ok in sources
+        ],
         "in_doubt": store.in_doubt(),
         "consents": consents,
         "now": now,

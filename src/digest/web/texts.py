@@ -107,6 +107,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "in_doubt_body": "Der Server hat nach der Übergabe nicht geantwortet; diese Nachrichten "
         "werden nicht automatisch erneut gesendet.",
         "recent_signups": "Neue Anmeldungen",
+        "sources_title": "Quellen",
+        "th_source": "Quelle",
+        "th_health": "Zustand der letzten Abholung",
+        "no_source_state": "Noch nicht abgeholt.",
         "signup_pending": "unbestätigt",
         "signup_confirmed": "bestätigt",
         "signup_expired": "abgelaufen",
@@ -259,6 +263,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "in_doubt_body": "The server did not answer after the message was handed over; these "
         "are never re-sent automatically.",
         "recent_signups": "Recent sign-ups",
+        "sources_title": "Sources",
+        "th_source": "Source",
+        "th_health": "Latest collection",
+        "no_source_state": "Not collected yet.",
         "signup_pending": "unconfirmed",
         "signup_confirmed": "confirmed",
         "signup_expired": "expired",
