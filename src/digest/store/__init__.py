@@ -1,0 +1,110 @@
+"""The store: items seen, the issue ledger, deliveries and subscribers (SQLAlchemy 2 Core).
+
+SQLite (WAL) is the embedded default; the same statements run on PostgreSQL. Uniqueness is
+enforced by the database, not by the code that usually gets it right:
+
+- ``issues``: UNIQUE(digest, period_key): one issue per period, however many senders race;
+- ``issue_items``: UNIQUE(digest, item_id): an item goes into one issue of a digest, ever;
+- ``deliveries``: UNIQUE(issue_id, subscriber_id) and UNIQUE(message_id).
+
+Times are stored as naive UTC and returned as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from digest.store._base import StoreBase
+from digest.store._deliveries import DeliveryStore
+from digest.store._issues import IssueStore
+from digest.store._items import ItemStore
+from digest.store._subscribers import SubscriberStore
+from digest.store.rows import (
+    Consent,
+    DeliveryRow,
+    IssueExists,
+    IssueRow,
+    StoredItem,
+    Subscriber,
+    item_from_json,
+    item_to_json,
+    new_token,
+)
+from digest.store.schema import (
+    DELIVERY_STATES,
+    FAILED_PERM,
+    FAILED_TEMP,
+    IN_DOUBT,
+    ISSUE_DONE,
+    ISSUE_EMPTY,
+    ISSUE_PAUSED,
+    ISSUE_SENDING,
+    ISSUE_SKIPPED,
+    MIGRATIONS,
+    PENDING,
+    SCHEMA_VERSION,
+    SENDING,
+    SENT,
+    SKIPPED,
+    WORKER_LEASE,
+    UTCDateTime,
+    consents,
+    deliveries,
+    digests,
+    issue_items,
+    issues,
+    items,
+    ix_deliveries_due,
+    metadata,
+    schema_info,
+    source_states,
+    subscribers,
+    subscriptions,
+    workers,
+)
+
+
+class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, StoreBase):
+    """One database: each concern's statements live in their own module (see the mixins)."""
+
+
+__all__ = [
+    "DELIVERY_STATES",
+    "FAILED_PERM",
+    "FAILED_TEMP",
+    "IN_DOUBT",
+    "ISSUE_DONE",
+    "ISSUE_EMPTY",
+    "ISSUE_PAUSED",
+    "ISSUE_SENDING",
+    "ISSUE_SKIPPED",
+    "MIGRATIONS",
+    "PENDING",
+    "SCHEMA_VERSION",
+    "SENDING",
+    "SENT",
+    "SKIPPED",
+    "WORKER_LEASE",
+    "Consent",
+    "DeliveryRow",
+    "IssueExists",
+    "IssueRow",
+    "Store",
+    "StoredItem",
+    "Subscriber",
+    "UTCDateTime",
+    "consents",
+    "deliveries",
+    "digests",
+    "issue_items",
+    "issues",
+    "item_from_json",
+    "item_to_json",
+    "items",
+    "ix_deliveries_due",
+    "metadata",
+    "new_token",
+    "schema_info",
+    "source_states",
+    "subscribers",
+    "subscriptions",
+    "workers",
+]

@@ -1,0 +1,364 @@
+"""Delivery rows: claims, outcome marks, workers and crash recovery."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.pool import StaticPool
+
+from digest.store._base import sqlite_pragmas
+from digest.store._issues import IssueStore
+from digest.store.rows import DeliveryRow, IssueRow
+from digest.store.schema import (
+    DELIVERY_STATES,
+    FAILED_PERM,
+    FAILED_TEMP,
+    IN_DOUBT,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    WORKER_LEASE,
+    deliveries,
+    issues,
+    subscribers,
+    subscriptions,
+    workers,
+)
+
+
+class DeliveryStore(IssueStore):
+    """Builds on the issues: in-doubt rows are reported with their issue."""
+
+    def claim(self, issue_id: int, worker: str, limit: int, now: datetime) -> list[DeliveryRow]:
+        """Take up to ``limit`` due deliveries for this worker. Recipients who unsubscribed
+        meanwhile are marked skipped instead. SQLite serialises claims with BEGIN IMMEDIATE;
+        PostgreSQL uses FOR UPDATE SKIP LOCKED so several workers never take the same row."""
+        # Pending rows first, then due retries: each an index range in id order (an OR of
+        # the two would scan every row of the issue, sent ones included).
+        for due in (
+            and_(deliveries.c.issue_id == issue_id, deliveries.c.status == PENDING),
+            and_(
+                deliveries.c.issue_id == issue_id,
+                deliveries.c.status == FAILED_TEMP,
+                deliveries.c.next_attempt_at <= now,
+            ),
+        ):
+            claimed = self._claim(due, issue_id, worker, limit)
+            if claimed:
+                return claimed
+        return []
+
+    def _claim(self, due: Any, issue_id: int, worker: str, limit: int) -> list[DeliveryRow]:
+        query = (
+            select(deliveries, subscribers.c.status.label("subscriber_status"), subscribers.c.token)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .join(
+                subscriptions,
+                and_(
+                    subscriptions.c.subscriber_id == deliveries.c.subscriber_id,
+                    subscriptions.c.digest
+                    == select(issues.c.digest).where(issues.c.id == issue_id).scalar_subquery(),
+                ),
+                isouter=True,
+            )
+            .add_columns(subscriptions.c.digest.label("still_subscribed"))
+            .where(due)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        if not self.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=deliveries)
+        with self.begin() as conn:
+            wanted: list[Any] = []
+            while not wanted:
+                rows = conn.execute(query).all()
+                if not rows:
+                    return []
+                wanted = [r for r in rows if r.subscriber_status == "active" and r.still_subscribed]
+                gone = [
+                    r.id
+                    for r in rows
+                    if not (r.subscriber_status == "active" and r.still_subscribed)
+                ]
+                if gone:  # skip them and look further: a batch of leavers is not the end
+                    conn.execute(
+                        update(deliveries)
+                        .where(deliveries.c.id.in_(gone))
+                        .values(status=SKIPPED, last_error="unsubscribed before sending")
+                    )
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([r.id for r in wanted]))
+                .values(status=SENDING, claimed_by=worker, attempts=deliveries.c.attempts + 1)
+            )
+        return [  # as the update left them (same transaction: nobody changed them since)
+            DeliveryRow(
+                id=r.id,
+                issue_id=r.issue_id,
+                subscriber_id=r.subscriber_id,
+                email=r.email,
+                name=r.name,
+                message_id=r.message_id,
+                status=SENDING,
+                attempts=r.attempts + 1,
+                token=r.token,
+            )
+            for r in wanted
+        ]
+
+    def mark_payload(self, delivery_id: int, now: datetime) -> None:
+        """Recorded (committed) just before the message data goes out: after a crash a row
+        with this mark and no outcome is in doubt, one without it is safe to send again."""
+        self._fast_update(
+            "UPDATE deliveries SET payload_at = {p} WHERE id = {p}",
+            (_BIND_TIME[self.engine.dialect.name](now), delivery_id),
+        )
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        self._fast_update(
+            "UPDATE deliveries SET status = {p}, sent_at = {p}, claimed_by = NULL, "
+            "last_error = NULL WHERE id = {p}",
+            (SENT, _BIND_TIME[self.engine.dialect.name](now), delivery_id),
+        )
+
+    @contextmanager
+    def sender_connection(self) -> Iterator[None]:
+        """Within this block the calling thread's marks use one driver connection of its
+        own, outside the pool: no checkout per mark, and no thread ever waits for the pool
+        while holding a connection. (An in-memory database has only its one connection.)"""
+        if isinstance(self.engine.pool, StaticPool):
+            yield
+            return
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        raw = self.engine.dialect.connect(*cargs, **cparams)
+        if self.is_sqlite:
+            sqlite_pragmas(raw, None)
+        self._local.raw = raw
+        try:
+            yield
+        finally:
+            self._local.raw = None
+            raw.close()
+
+    def _fast_update(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One UPDATE through the DBAPI driver, committed before it returns. The two marks
+        of every message are the sender's hot path: SQLAlchemy's statement building and
+        execution context cost ~0.2 ms each, the driver ~0.02 ms. A single statement needs
+        no BEGIN IMMEDIATE (it cannot deadlock on a lock upgrade)."""
+        placeholder = _PLACEHOLDERS.get(self.engine.dialect.paramstyle)
+        if placeholder is None:  # an exotic driver: the portable way
+            with self.begin() as conn:
+                conn.exec_driver_sql(sql.format(p="?"), params)
+            return
+        own = getattr(self._local, "raw", None)
+        if own is not None:
+            cursor = own.cursor()
+            try:
+                cursor.execute(sql.format(p=placeholder), params)
+                own.commit()
+            except BaseException:
+                own.rollback()
+                raise
+            finally:
+                cursor.close()
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql.format(p=placeholder), params)
+            finally:
+                cursor.close()
+            raw.commit()
+        finally:
+            raw.close()  # back to the pool, which rolls back anything left open
+
+    def mark_failed_temp(self, delivery_id: int, error: str, retry_at: datetime) -> None:
+        self._update_delivery(
+            delivery_id,
+            status=FAILED_TEMP,
+            last_error=error,
+            next_attempt_at=retry_at,
+            claimed_by=None,
+            payload_at=None,
+        )
+
+    def mark_failed_perm(self, delivery_id: int, error: str) -> None:
+        self._update_delivery(delivery_id, status=FAILED_PERM, last_error=error, claimed_by=None)
+
+    def mark_in_doubt(self, delivery_id: int, error: str) -> None:
+        self._update_delivery(delivery_id, status=IN_DOUBT, last_error=error, claimed_by=None)
+
+    def release(self, delivery_ids: Sequence[int], error: str | None = None) -> None:
+        """Give claimed rows back untouched (nothing was handed over): pending again."""
+        if not delivery_ids:
+            return
+        with self.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == SENDING)
+                .values(
+                    status=PENDING,
+                    claimed_by=None,
+                    payload_at=None,
+                    last_error=error,
+                    attempts=deliveries.c.attempts - 1,
+                )
+            )
+
+    def expire_retries(self, issue_id: int, error: str) -> int:
+        """failed_temp rows that will not be retried any more become failed_perm."""
+        with self.begin() as conn:
+            result = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED_TEMP)
+                .values(
+                    status=FAILED_PERM,
+                    last_error=func.coalesce(deliveries.c.last_error, "") + f" ({error})",
+                )
+            )
+        return int(result.rowcount)
+
+    def _update_delivery(self, delivery_id: int, **values: Any) -> None:
+        with self.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    def counts(self, issue_id: int | None = None) -> dict[str, int]:
+        query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+        if issue_id is not None:
+            query = query.where(deliveries.c.issue_id == issue_id)
+        with self.engine.connect() as conn:
+            found = {status: int(count) for status, count in conn.execute(query)}
+        return {status: found.get(status, 0) for status in DELIVERY_STATES}
+
+    def next_retry_at(self, issue_id: int) -> datetime | None:
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED_TEMP
+                )
+            ).scalar()
+        return (
+            None if value is None else value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        )
+
+    def in_doubt(self, digest: str | None = None) -> list[tuple[IssueRow, DeliveryRow]]:
+        query = (
+            select(deliveries, subscribers.c.token, issues.c.digest.label("issue_digest"))
+            .join(issues, issues.c.id == deliveries.c.issue_id)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.status == IN_DOUBT)
+            .order_by(deliveries.c.id)
+        )
+        if digest:
+            query = query.where(issues.c.digest == digest)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            (
+                self.issue_by_id(r.issue_id),
+                DeliveryRow(
+                    r.id,
+                    r.issue_id,
+                    r.subscriber_id,
+                    r.email,
+                    r.name,
+                    r.message_id,
+                    r.status,
+                    r.attempts,
+                    r.token,
+                ),
+            )
+            for r in rows
+        ]
+
+    # -- workers and crash recovery
+
+    def register_worker(self, now: datetime) -> str:
+        worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        with self.begin() as conn:
+            conn.execute(
+                insert(workers).values(
+                    id=worker, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now
+                )
+            )
+        return worker
+
+    def heartbeat(self, worker: str, now: datetime) -> None:
+        with self.begin() as conn:
+            conn.execute(update(workers).where(workers.c.id == worker).values(heartbeat_at=now))
+
+    def unregister_worker(self, worker: str) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker))
+
+    def recover(self, now: datetime) -> tuple[int, int]:
+        """Rows left ``sending`` by a dead worker: back to pending if their data never went
+        out, ``in_doubt`` if it may have. Returns (requeued, in_doubt)."""
+        host = socket.gethostname()
+        with self.begin() as conn:
+            live = set()
+            for row in conn.execute(select(workers)):
+                same_host_alive = row.host == host and _pid_alive(row.pid)
+                fresh = row.heartbeat_at > now - WORKER_LEASE
+                if (row.host == host and same_host_alive) or (row.host != host and fresh):
+                    live.add(row.id)
+                else:
+                    conn.execute(delete(workers).where(workers.c.id == row.id))
+            stale = and_(
+                deliveries.c.status == SENDING,
+                or_(
+                    deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by.not_in(live or {""})
+                ),
+            )
+            doubt = conn.execute(
+                update(deliveries)
+                .where(stale, deliveries.c.payload_at.is_not(None))
+                .values(
+                    status=IN_DOUBT,
+                    claimed_by=None,
+                    last_error="sender stopped while handing over the message; not re-sent",
+                )
+            ).rowcount
+            requeued = conn.execute(
+                update(deliveries)
+                .where(stale, deliveries.c.payload_at.is_(None))
+                .values(status=PENDING, claimed_by=None, attempts=deliveries.c.attempts - 1)
+            ).rowcount
+        return int(requeued), int(doubt)
+
+
+# The DBAPI placeholder per paramstyle, and a datetime as the store writes it (naive UTC;
+# SQLite as SQLAlchemy's text format) for the raw-SQL hot path (Store._fast_update).
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_BIND_TIME: defaultdict[str, Callable[[datetime], Any]] = defaultdict(
+    lambda: lambda value: value.astimezone(UTC).replace(tzinfo=None),
+    sqlite=lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

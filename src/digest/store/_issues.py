@@ -1,0 +1,166 @@
+"""The issue ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from digest.store._base import StoreBase
+from digest.store.rows import IssueExists, IssueRow
+from digest.store.schema import (
+    ISSUE_DONE,
+    ISSUE_PAUSED,
+    ISSUE_SENDING,
+    PENDING,
+    deliveries,
+    digests,
+    issue_items,
+    issues,
+    subscribers,
+    subscriptions,
+)
+
+
+class IssueStore(StoreBase):
+    def get_issue(self, digest: str, period_key: str) -> IssueRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(issues).where(issues.c.digest == digest, issues.c.period_key == period_key)
+            ).first()
+        return None if row is None else IssueRow(**row._mapping)
+
+    def issue_by_id(self, issue_id: int) -> IssueRow:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(issues).where(issues.c.id == issue_id)).one()
+        return IssueRow(**row._mapping)
+
+    def latest_issue(self, digest: str) -> IssueRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(issues)
+                .where(issues.c.digest == digest)
+                .order_by(issues.c.period_end.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else IssueRow(**row._mapping)
+
+    def list_issues(self, digest: str | None = None, limit: int = 50) -> list[IssueRow]:
+        query = select(issues).order_by(issues.c.period_end.desc()).limit(limit)
+        if digest:
+            query = query.where(issues.c.digest == digest)
+        with self.engine.connect() as conn:
+            return [IssueRow(**row._mapping) for row in conn.execute(query)]
+
+    def unfinished_issues(self, digest: str | None = None) -> list[IssueRow]:
+        query = select(issues).where(issues.c.status.in_((ISSUE_SENDING, ISSUE_PAUSED)))
+        if digest:
+            query = query.where(issues.c.digest == digest)
+        with self.engine.connect() as conn:
+            return [IssueRow(**row._mapping) for row in conn.execute(query.order_by(issues.c.id))]
+
+    def create_issue(
+        self,
+        *,
+        digest: str,
+        period_key: str,
+        period_start: datetime | None,
+        period_end: datetime,
+        status: str,
+        subject: str,
+        preheader: str,
+        html: str,
+        text: str,
+        item_ids: Sequence[int],
+        now: datetime,
+        message_id: Any,
+        start: tuple[datetime, datetime] | None = None,
+    ) -> IssueRow:
+        """Freeze an issue with its items and one pending delivery per active subscriber,
+        in one transaction. Raises :class:`IssueExists` if the period already has one."""
+        try:
+            with self.begin() as conn:
+                if start is not None:
+                    conn.execute(
+                        insert(digests).values(name=digest, started_at=start[0], baseline=start[1])
+                    )
+                issue_id = conn.execute(
+                    insert(issues).values(
+                        digest=digest,
+                        period_key=period_key,
+                        period_start=period_start,
+                        period_end=period_end,
+                        status=status,
+                        subject=subject,
+                        preheader=preheader,
+                        html=html,
+                        text=text,
+                        item_count=len(item_ids),
+                        created_at=now,
+                        completed_at=None if status == ISSUE_SENDING else now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                if item_ids:
+                    conn.execute(
+                        insert(issue_items),
+                        [
+                            {
+                                "issue_id": issue_id,
+                                "item_id": item_id,
+                                "digest": digest,
+                                "position": n,
+                            }
+                            for n, item_id in enumerate(item_ids)
+                        ],
+                    )
+                after = 0  # keyset pages: 100k recipients never sit in memory at once
+                while status == ISSUE_SENDING:
+                    recipients = conn.execute(
+                        select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
+                        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+                        .where(
+                            subscriptions.c.digest == digest,
+                            subscribers.c.status == "active",
+                            subscribers.c.id > after,
+                        )
+                        .order_by(subscribers.c.id)
+                        .limit(5000)
+                    ).all()
+                    if not recipients:
+                        break
+                    after = recipients[-1].id
+                    if recipients:
+                        conn.execute(
+                            insert(deliveries),
+                            [
+                                {
+                                    "issue_id": issue_id,
+                                    "subscriber_id": row.id,
+                                    "email": row.email,
+                                    "name": row.name,
+                                    "message_id": message_id(),
+                                    "status": PENDING,
+                                    "attempts": 0,
+                                }
+                                for row in recipients
+                            ],
+                        )
+        except IntegrityError as exc:
+            raise IssueExists(f"{digest} {period_key}: issue exists ({exc.orig})") from None
+        return self.issue_by_id(int(issue_id))
+
+    def set_issue_status(
+        self, issue_id: int, status: str, now: datetime, note: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "note": note}
+        if status == ISSUE_DONE:
+            values["completed_at"] = now
+        with self.begin() as conn:
+            conn.execute(update(issues).where(issues.c.id == issue_id).values(**values))

@@ -1,0 +1,152 @@
+"""Items seen, sources' health and digest baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import (
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from digest.models import Item, SourceState
+from digest.store._base import StoreBase
+from digest.store.rows import StoredItem, _json, item_from_json, item_to_json
+from digest.store.schema import digests, issue_items, items, source_states
+
+
+class ItemStore(StoreBase):
+    def record_items(
+        self, found: Iterable[Item], now: datetime, complete_sources: Iterable[str] = ()
+    ) -> int:
+        """Upsert what the sources returned; returns how many items are new.
+
+        An edited item keeps its first-seen time and is not sent again. Items of a source
+        that was read completely but no longer lists them are marked absent (never sent)."""
+        new = 0
+        found = list(found)
+        with self.begin() as conn:
+            existing = {
+                row.uid: row
+                for row in conn.execute(
+                    select(items.c.id, items.c.uid, items.c.content_hash, items.c.present)
+                )
+            }
+            for item in found:
+                row = existing.get(item.uid)
+                values = {
+                    "content_hash": item.content_hash,
+                    "published_at": item.published_at,
+                    "last_seen_at": now,
+                    "present": True,
+                    "draft": item.draft,
+                    "data": item_to_json(item),
+                }
+                if row is None:
+                    conn.execute(
+                        insert(items).values(
+                            uid=item.uid, source=item.source, first_seen_at=now, **values
+                        )
+                    )
+                    new += 1
+                elif row.content_hash != item.content_hash or not row.present:
+                    conn.execute(update(items).where(items.c.id == row.id).values(**values))
+                else:
+                    conn.execute(update(items).where(items.c.id == row.id).values(last_seen_at=now))
+            seen = {item.uid for item in found}
+            for source in complete_sources:
+                gone = [
+                    row.id
+                    for uid, row in existing.items()
+                    if uid not in seen and uid.startswith(f"{source}:") and row.present
+                ]
+                if gone:
+                    conn.execute(update(items).where(items.c.id.in_(gone)).values(present=False))
+        return new
+
+    def unsent_items(self, digest: str) -> list[StoredItem]:
+        """Present, non-draft items that no issue of ``digest`` contains yet."""
+        taken = select(issue_items.c.item_id).where(issue_items.c.digest == digest)
+        query = select(items.c.id, items.c.data, items.c.first_seen_at).where(
+            items.c.present.is_(True), items.c.draft.is_(False), items.c.id.not_in(taken)
+        )
+        with self.engine.connect() as conn:
+            return [
+                StoredItem(row.id, item_from_json(_json(row.data)), row.first_seen_at)
+                for row in conn.execute(query)
+            ]
+
+    def known_uids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(items.c.uid)).scalars())
+
+    def issue_items(self, issue_id: int) -> list[Item]:
+        query = (
+            select(items.c.data)
+            .join(issue_items, issue_items.c.item_id == items.c.id)
+            .where(issue_items.c.issue_id == issue_id)
+            .order_by(issue_items.c.position)
+        )
+        with self.engine.connect() as conn:
+            return [item_from_json(_json(row.data)) for row in conn.execute(query)]
+
+    # -- sources
+
+    def source_states(self) -> dict[str, SourceState]:
+        """What the latest collection left per source: validators and health."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(source_states)).all()
+        return {
+            row.source: SourceState(
+                etag=row.etag,
+                last_modified=row.last_modified,
+                last_attempt_at=row.last_attempt_at,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                item_count=row.item_count,
+                failures=row.failures,
+            )
+            for row in rows
+        }
+
+    def save_source_states(self, states: Mapping[str, SourceState]) -> None:
+        with self.begin() as conn:
+            for name, state in states.items():
+                values = {
+                    "etag": state.etag,
+                    "last_modified": state.last_modified,
+                    "last_attempt_at": state.last_attempt_at,
+                    "last_success_at": state.last_success_at,
+                    "last_error": state.last_error,
+                    "item_count": state.item_count,
+                    "failures": state.failures,
+                }
+                if self.engine.dialect.name in ("sqlite", "postgresql"):
+                    # one statement: two processes collecting at once never both insert
+                    dialect = sqlite_dialect if self.is_sqlite else postgresql_dialect
+                    upsert = dialect.insert(source_states).values(source=name, **values)
+                    conn.execute(
+                        upsert.on_conflict_do_update(
+                            index_elements=[source_states.c.source], set_=values
+                        )
+                    )
+                    continue
+                changed = conn.execute(
+                    update(source_states).where(source_states.c.source == name).values(**values)
+                )
+                if not changed.rowcount:
+                    conn.execute(insert(source_states).values(source=name, **values))
+
+    # -- digests
+
+    def digest_baseline(self, digest: str) -> tuple[datetime, datetime] | None:
+        """(started_at, baseline) of a digest that has begun, else None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(digests.c.started_at, digests.c.baseline).where(digests.c.name == digest)
+            ).first()
+        return None if row is None else (row.started_at, row.baseline)

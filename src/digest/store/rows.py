@@ -1,0 +1,138 @@
+"""What the store hands out: frozen rows and item (de)serialisation."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from digest.errors import StoreError
+from digest.models import Image, Item
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    id: int
+    item: Item
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    id: int
+    digest: str
+    period_key: str
+    period_start: datetime | None
+    period_end: datetime
+    status: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    item_count: int
+    created_at: datetime
+    completed_at: datetime | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    issue_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    message_id: str
+    status: str
+    attempts: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str
+    token: str
+    digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Consent:
+    id: int
+    token: str
+    email: str
+    name: str
+    digests: tuple[str, ...]
+    requested_at: datetime
+    expires_at: datetime
+    request_ip: str
+    request_user_agent: str
+    form_url: str
+    consent_version: str
+    confirmed_at: datetime | None
+    confirm_ip: str | None
+    confirm_user_agent: str | None
+
+
+class IssueExists(StoreError):
+    """Another sender created the issue for this period first."""
+
+
+def item_to_json(item: Item) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "key": item.key,
+        "title": item.title,
+        "published_at": item.published_at.isoformat(),
+        "summary": item.summary,
+        "body_html": item.body_html,
+        "content_hash": item.content_hash,
+        "url": item.url,
+        "image": None
+        if item.image is None
+        else {
+            "src": item.image.src,
+            "alt": item.image.alt,
+            "width": item.image.width,
+            "height": item.image.height,
+        },
+        "tags": list(item.tags),
+        "draft": item.draft,
+    }
+
+
+def item_from_json(data: dict[str, Any]) -> Item:
+    image = data.get("image")
+    return Item(
+        source=data["source"],
+        key=data["key"],
+        title=data["title"],
+        published_at=datetime.fromisoformat(data["published_at"]),
+        summary=data["summary"],
+        body_html=data["body_html"],
+        content_hash=data["content_hash"],
+        url=data.get("url"),
+        image=None if image is None else Image(**image),
+        tags=tuple(data.get("tags", ())),
+        draft=bool(data.get("draft", False)),
+    )
+
+
+def new_token() -> str:
+    """Unguessable: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def _consent(row: Any) -> Consent:
+    values = dict(row._mapping)
+    values["digests"] = tuple(name for name in values["digests"].split(";") if name)
+    return Consent(**values)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
+    return result

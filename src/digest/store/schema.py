@@ -1,0 +1,216 @@
+"""Tables, states and migrations of the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 4
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+schema_info = Table("schema_info", metadata, Column("version", Integer, nullable=False))
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uid", String(512), nullable=False, unique=True),
+    Column("source", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("present", Boolean, nullable=False),
+    Column("draft", Boolean, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("baseline", UTCDateTime, nullable=False),
+)
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(100), nullable=False),
+    Column("period_key", String(40), nullable=False),
+    Column("period_start", UTCDateTime, nullable=True),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("preheader", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    UniqueConstraint("digest", "period_key", name="uq_issue_period"),
+)
+
+issue_items = Table(
+    "issue_items",
+    metadata,
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("digest", String(100), nullable=False),
+    Column("position", Integer, nullable=False),
+    UniqueConstraint("digest", "item_id", name="uq_item_once_per_digest"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("unsubscribed_at", UTCDateTime, nullable=True),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("digest", String(100), primary_key=True),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=False, index=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("claimed_by", String(100), nullable=True),
+    Column("payload_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
+)
+# Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
+# instead of scanning every row already sent (25 ms per claim at the end of 100k rows).
+ix_deliveries_due = Index("ix_deliveries_due", deliveries.c.issue_id, deliveries.c.status)
+
+# Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
+# with which form and consent text; confirmed_at is set when the confirm button was pressed.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("digests", Text, nullable=False),  # names joined by ";"
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("request_ip", String(64), nullable=False),
+    Column("request_user_agent", Text, nullable=False),
+    Column("form_url", Text, nullable=False),
+    Column("consent_version", String(100), nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("confirm_ip", String(64), nullable=True),
+    Column("confirm_user_agent", Text, nullable=True),
+)
+
+# Per source: conditional-GET validators and health after the latest collection (schema 3).
+source_states = Table(
+    "source_states",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", String(100), nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_success_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("item_count", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Issue states.
+ISSUE_SENDING, ISSUE_PAUSED, ISSUE_DONE, ISSUE_EMPTY, ISSUE_SKIPPED = (
+    "sending", "paused", "done", "empty", "skipped",
+)  # fmt: skip
+# Delivery states.
+PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
+    "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
+)  # fmt: skip
+DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED)
+WORKER_LEASE = timedelta(minutes=2)
+
+
+def _migrate_2(conn: Connection) -> None:
+    """Schema 2: the consents table (double opt-in sign-ups)."""
+    consents.create(conn, checkfirst=True)
+
+
+def _migrate_3(conn: Connection) -> None:
+    """Schema 3: source_states (conditional-GET validators and source health)."""
+    source_states.create(conn, checkfirst=True)
+
+
+def _migrate_4(conn: Connection) -> None:
+    """Schema 4: the index claims use (deliveries by issue and status)."""
+    ix_deliveries_due.create(conn, checkfirst=True)
+
+
+# version -> function(conn); version 1 is create_all
+MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
