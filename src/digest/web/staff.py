@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -250,43 +251,52 @@ async def send_page(request: Request) -> Response:
     )
 
 
-async def send_now(request: Request) -> Response:
+@dataclass(frozen=True)
+class _StaffAction:
+    state: WebState
+    digest: str
+    form: FormData
+
+
+async def _staff_action(request: Request, purpose: str) -> _StaffAction | Response:
+    """A logged-in staff member's POST with a valid CSRF token for ``purpose:<digest>`` about a
+    configured digest, or the response that refuses it."""
     state = web_state(request)
     gate = staff_gate(state, request, action=True)
     if gate.refusal:
         return gate.refusal
     name = request.path_params["digest"]
     form = await request.form()
-    if not state.signer.check_csrf(str(form.get("csrf") or ""), f"send:{name}", gate.staff):
+    if not state.signer.check_csrf(str(form.get("csrf") or ""), f"{purpose}:{name}", gate.staff):
         return _forbidden(state, request)
     if name not in state.loaded.config.digests:
         return _forbidden(state, request)
-    texts = state.texts
+    return _StaffAction(state, name, form)
+
+
+async def send_now(request: Request) -> Response:
+    action = await _staff_action(request, "send")
+    if isinstance(action, Response):
+        return action
+    state, name = action.state, action.digest
     started = state.jobs.start(name, lambda: _send_job(state, name))
-    state.jobs.note(texts["job_started" if started else "job_busy"].format(digest=name))
+    state.jobs.note(state.texts["job_started" if started else "job_busy"].format(digest=name))
     return RedirectResponse("/", status_code=303)
 
 
 async def test_send(request: Request) -> Response:
-    state = web_state(request)
-    gate = staff_gate(state, request, action=True)
-    if gate.refusal:
-        return gate.refusal
-    name = request.path_params["digest"]
-    form = await request.form()
-    if not state.signer.check_csrf(str(form.get("csrf") or ""), f"test:{name}", gate.staff):
-        return _forbidden(state, request)
-    if name not in state.loaded.config.digests:
-        return _forbidden(state, request)
+    action = await _staff_action(request, "test")
+    if isinstance(action, Response):
+        return action
+    state, name = action.state, action.digest
     try:
-        address = normalise_address(str(form.get("address") or ""))
+        address = normalise_address(str(action.form.get("address") or ""))
     except AddressError as exc:
         state.jobs.note(f"{name}: {exc}")
         return RedirectResponse("/", status_code=303)
-    texts = state.texts
     started = state.jobs.start(name, lambda: _test_job(state, name, address))
     key = "job_test_started" if started else "job_busy"
-    state.jobs.note(texts[key].format(digest=name, address=address))
+    state.jobs.note(state.texts[key].format(digest=name, address=address))
     return RedirectResponse("/", status_code=303)
 
 
