@@ -15,11 +15,9 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
-]
+from tests.browser import BROWSER_TESTS, chromium
+
+pytestmark = BROWSER_TESTS
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 PLACEHOLDER = (
@@ -32,15 +30,8 @@ WIDTHS = (375, 600)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium(playwright_api) as instance:
+        yield instance
 
 
 def _route(route: Any) -> None:

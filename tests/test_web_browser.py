@@ -24,16 +24,12 @@ import pytest
 from digest.store import Store
 from digest.web import create_app
 from digest.web.app import WebState
+from tests.browser import BROWSER_TESTS, chromium
 from tests.conftest import AT, REPO, SAMPLE_WEEK_TITLES
 from tests.smtp_server import SmtpServer, running, use_smtp
 from tests.web_site import STAFF_PASSWORD, STAFF_USER, configure_web, free_socket, served
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
-    pytest.mark.timeout(120),
-]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(120)]
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 expect.set_options(timeout=15_000)  # a busy CI machine renders the preview slowly
@@ -92,15 +88,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium(playwright_api) as instance:
+        yield instance
 
 
 def new_page(browser: Any, server: Server, viewport: dict[str, int] = DESKTOP) -> Any:
