@@ -138,10 +138,10 @@ def test_bad_at_value(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.splitlines()[-1] == (
+    assert err.splitlines() == [  # one line, no usage block
         "digest build: error: argument --at: '2017-13-01' is not an ISO date/time "
-        "(e.g. 2017-11-20T08:00:00+01:00)"
-    )
+        "(e.g. 2017-11-20T08:00:00+01:00) (see 'digest build --help')"
+    ]
 
 
 # --- check ---------------------------------------------------------------------------------
