@@ -137,12 +137,14 @@ def test_451_without_waiting_is_deferred_and_resumed_by_the_next_send(
     import_subscribers(site, cli, subscribers_csv(3))
     faults = Faults(data_fail_once={"user0001@example.net": "451 4.7.1 greylisted"})
     with running(faults) as server:
-        use_smtp(site.config, server.port)
+        # A backoff longer than the run: with a tiny one, the other connection could take the
+        # retry, due already, in the same run.
+        use_smtp(site.config, server.port, retry={"base_seconds": 1.0, "max_seconds": 1.0})
         code, out, _ = send(site, cli)
         assert code == 0
         assert "1 deferred" in out
         assert counts(site)["failed_temp"] == 1
-        time.sleep(0.3)  # past the (tiny) backoff
+        time.sleep(1.3)  # past the backoff (1 s, jitter up to +20 %)
         code, out, err = send(site, cli)
         assert code == 0, err
     assert set(server.per_recipient().values()) == {1}
