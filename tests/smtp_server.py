@@ -34,6 +34,8 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.conftest import CliRunner, Site
+
 
 @dataclass(frozen=True)
 class Received:
@@ -256,3 +258,10 @@ def no_defects(message: EmailMessage) -> list[str]:
         for name, value in part.items():
             found += [f"{name}: {defect!r}" for defect in getattr(value, "defects", ())]
     return found
+
+
+def import_subscribers(site: Site, cli: CliRunner, text: str) -> None:
+    """``digest subscribers import`` of ``text`` (CSV) into the site; must succeed."""
+    path = site.write("subs.csv", text)
+    result = cli("-c", site.config, "subscribers", "import", path)
+    assert result.code == 0, result.err

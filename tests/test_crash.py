@@ -16,7 +16,14 @@ import time
 
 from digest.store import Store
 from tests.conftest import AT_TEXT, CliRunner, Site
-from tests.smtp_server import Faults, SmtpServer, running, subscribers_csv, use_smtp
+from tests.smtp_server import (
+    Faults,
+    SmtpServer,
+    import_subscribers,
+    running,
+    subscribers_csv,
+    use_smtp,
+)
 
 SUBSCRIBERS = 200
 
@@ -69,13 +76,7 @@ def assert_exactly_once(server: SmtpServer, states: dict[str, str], connections:
 
 
 def test_sigkill_mid_send_then_restart_delivers_everyone_once(site: Site, cli: CliRunner) -> None:
-    cli(
-        "-c",
-        site.config,
-        "subscribers",
-        "import",
-        site.write("subs.csv", subscribers_csv(SUBSCRIBERS)),
-    )
+    import_subscribers(site, cli, subscribers_csv(SUBSCRIBERS))
     with running() as server:
         use_smtp(site.config, server.port, connections=2, rate_limit=150)
         first = sender(site)
@@ -127,13 +128,7 @@ def test_sigkill_while_waiting_for_the_final_reply_is_in_doubt(site: Site, cli: 
 
 
 def test_two_concurrent_senders_send_each_message_once(site: Site, cli: CliRunner) -> None:
-    cli(
-        "-c",
-        site.config,
-        "subscribers",
-        "import",
-        site.write("subs.csv", subscribers_csv(SUBSCRIBERS)),
-    )
+    import_subscribers(site, cli, subscribers_csv(SUBSCRIBERS))
     with running() as server:
         # Rate-limited so the two runs overlap for a good second.
         use_smtp(site.config, server.port, connections=2, rate_limit=150)

@@ -19,7 +19,14 @@ from digest.ledger import prepare_issue
 from digest.send import send_digest
 from digest.store import Store
 from tests.conftest import AT, AT_TEXT, OTHER_TITLES, SAMPLE_WEEK_TITLES, CliRunner, Site
-from tests.smtp_server import Faults, no_defects, running, subscribers_csv, use_smtp
+from tests.smtp_server import (
+    Faults,
+    import_subscribers,
+    no_defects,
+    running,
+    subscribers_csv,
+    use_smtp,
+)
 
 SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
 
@@ -28,12 +35,6 @@ SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
 def pipelining(request: pytest.FixtureRequest) -> bool:
     """Whether the server offers PIPELINING (then MAIL, RCPT and DATA go in one write)."""
     return bool(request.param)
-
-
-def import_subscribers(site: Site, cli: CliRunner, text: str) -> None:
-    path = site.write("subs.csv", text)
-    result = cli("-c", site.config, "subscribers", "import", path)
-    assert result.code == 0, result.err
 
 
 def send(site: Site, cli: CliRunner, *extra: str) -> tuple[int, str, str]:
