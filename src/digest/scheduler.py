@@ -57,6 +57,7 @@ from digest.store import (
     SENDING,
     IssueRow,
     Store,
+    sqlite_path,
 )
 from digest.transport import Transport
 
@@ -469,16 +470,6 @@ class RunLock:
             os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing drops the flock
             self.fd = None
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if not database_url.startswith(prefix):
-        return None
-    path = database_url[len(prefix) :].split("?", 1)[0]
-    if not path or path == ":memory:":
-        return None
-    return Path(path)
 
 
 # -- digest run -----------------------------------------------------------------------------
