@@ -24,8 +24,8 @@ from digest.message import make_message_id, parse_sender
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, transport_for
-from digest.web.app import WebState, web_state
 from digest.web.security import client_ip
+from digest.web.state import WebState, web_state
 
 log = logging.getLogger("digest.web")
 
