@@ -480,49 +480,40 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from digest.health import describe_state
-    from digest.scheduler import describe_catch_up
+    from digest.overview import overview
 
     loaded = _load(args)
-    now = datetime.now(UTC)
-    store = Store.open_for_reading(loaded.database_url)
-    try:
-        for name, digest in loaded.config.digests.items():
-            schedule = loaded.schedule(name)
-            next_fire = schedule.next_fire(now)
-            latest = store.latest_issue(name)
+    with Store.open_for_reading(loaded.database_url) as store:
+        status = overview(loaded, store, datetime.now(UTC))
+    for row in status.digests:
+        print(
+            f"{row.name} ({row.config.title}): schedule {row.config.schedule!r} in {row.timezone.key}"
+        )
+        print(
+            f"  next fire: {row.next_fire.isoformat(timespec='minutes')} "
+            f"({row.next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
+        )
+        print(f"  {row.catch_up}")
+        print(f"  subscribers: {row.active} active; unsent items: {row.unsent_items}")
+        latest = row.latest
+        if latest is None:
+            print("  last issue: none yet")
+        else:
+            note = f" ({latest.note})" if latest.note else ""
             print(
-                f"{name} ({digest.title}): schedule {digest.schedule!r} in {schedule.timezone.key}"
+                f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
+                f"{row.summary or 'no deliveries'}{note}"
             )
-            print(
-                f"  next fire: {next_fire.isoformat(timespec='minutes')} "
-                f"({next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
-            )
-            print(f"  {describe_catch_up(loaded, store, name, now)}")
-            print(
-                f"  subscribers: {store.count_active(name)} active; "
-                f"unsent items: {len(store.unsent_items(name))}"
-            )
-            if latest is None:
-                print("  last issue: none yet")
-            else:
-                counts = store.counts(latest.id)
-                summary = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
-                print(
-                    f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
-                    f"{summary or 'no deliveries'}{f' ({latest.note})' if latest.note else ''}"
-                )
-        for source, health in sorted(store.source_states().items()):
-            print(f"source {source}: {describe_state(health, loaded.config.site.tz)}")
-        doubtful = store.in_doubt()
-        if doubtful:
-            print(
-                f"in doubt ({len(doubtful)}): delivered or not, the server never said; not re-sent:"
-            )
-            for issue, row in doubtful:
-                print(f"  {issue.digest} {issue.period_key} {row.email} {row.message_id}")
-    finally:
-        store.close()
+    for source in sorted(status.sources, key=lambda source: source.name):
+        if source.description is not None:
+            print(f"source {source.name}: {source.description}")
+    if status.in_doubt:
+        print(
+            f"in doubt ({len(status.in_doubt)}): delivered or not, the server never said; "
+            "not re-sent:"
+        )
+        for issue, delivery in status.in_doubt:
+            print(f"  {issue.digest} {issue.period_key} {delivery.email} {delivery.message_id}")
     return 0
 
 

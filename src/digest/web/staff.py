@@ -11,9 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.health import describe_state
+from digest.overview import delivery_summary, overview
 from digest.send import send_digest, send_test_copy
-from digest.sources import build_sources
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import transport_for
 from digest.web.guards import forbidden, staff_action, staff_gate
@@ -123,41 +122,15 @@ async def dashboard(request: Request) -> Response:
 
 
 def _dashboard_data(state: WebState) -> dict[str, Any]:
-    loaded, store, now = state.loaded, state.store, state.now()
-    rows = []
-    for name, digest in loaded.config.digests.items():
-        latest = store.latest_issue(name)
-        rows.append(
-            {
-                "name": name,
-                "digest": digest,
-                "next_fire": loaded.schedule(name).next_fire(now),
-                "latest": latest,
-                "counts": {k: v for k, v in store.counts(latest.id).items() if v} if latest else {},
-                "active": store.count_active(name),
-            }
-        )
-    consents = store.recent_consents(10)
-    health = store.source_states()
-    timezone = loaded.config.site.tz
-    sources = [
-        (
-            source.name,
-            health.get(source.name),
-            health[source.name].ok if source.name in health else None,
-        )
-        for source in build_sources(loaded)
-    ]
+    now = state.now()
+    status = overview(state.loaded, state.store, now)
     return {
-        "rows": rows,
-        "sources": [
-            (name, describe_state(state, timezone) if state else None, ok)
-            for name, state, ok in sources
-        ],
-        "in_doubt": store.in_doubt(),
-        "consents": consents,
+        "rows": status.digests,
+        "sources": [source for source in status.sources if source.configured],
+        "in_doubt": status.in_doubt,
+        "consents": state.store.recent_consents(10),
         "now": now,
-        "staff_email": loaded.config.web.staff_email or "",
+        "staff_email": state.loaded.config.web.staff_email or "",
     }
 
 
@@ -225,8 +198,7 @@ def _send_job(state: WebState, name: str) -> str:
         return texts["job_nothing"].format(
             digest=name, period=issue.period_key, status=issue.status
         )
-    counts = result.report.counts
-    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    summary = delivery_summary(result.report.counts)
     return texts["job_sent"].format(digest=name, period=issue.period_key, summary=summary or "–")
 
 
