@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from digest.models import SourceState
-from digest.overview import delivery_summary, overview
-from digest.store import SENT, Store
+from digest.overview import delivery_summary, overview, report_summary
+from digest.store import DELIVERY_STATES, SENT, Store
 from tests.conftest import AT_TEXT, CliRunner, Site
 
 LATER = datetime(2017, 11, 21, 9, tzinfo=UTC)
@@ -39,3 +39,9 @@ def test_overview_after_a_send(site: Site, cli: CliRunner) -> None:
 def test_delivery_summary_leaves_out_empty_states() -> None:
     assert delivery_summary({"sent": 3, "failed_temp": 0, "in_doubt": 1}) == "3 sent, 1 in_doubt"
     assert delivery_summary({"sent": 0}) == ""
+
+
+def test_report_summary_names_every_outcome() -> None:
+    counts = dict.fromkeys(DELIVERY_STATES, 0) | {"sent": 2, "in_doubt": 1}
+    line = "2 sent, 0 deferred, 0 failed, 1 in doubt, 0 skipped, 0 pending"
+    assert report_summary(counts) == line

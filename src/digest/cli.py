@@ -296,6 +296,7 @@ def _send(
 ) -> int:
     from digest.deliver import raise_for_report
     from digest.ledger import PreparedIssue
+    from digest.overview import report_summary
     from digest.send import send_digest
     from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING
 
@@ -342,12 +343,7 @@ def _send(
         print(f"{digest}: not sent")
         return 1 if not args.yes else 0
     report = result.report
-    counts = report.counts
-    print(
-        f"{digest}: {counts['sent']} sent, {counts['failed_temp']} deferred, "
-        f"{counts['failed_perm']} failed, {counts['in_doubt']} in doubt, "
-        f"{counts['skipped']} skipped, {counts['pending']} pending"
-    )
+    print(f"{digest}: {report_summary(report.counts)}")
     if report.next_retry_at and not report.paused:
         print(
             f"deferred messages retry from {report.next_retry_at.isoformat(timespec='seconds')}: "

@@ -13,8 +13,18 @@ from zoneinfo import ZoneInfo
 from digest.config import DigestConfig, LoadedConfig
 from digest.health import describe_state
 from digest.models import SourceState
-from digest.scheduler import describe_catch_up
-from digest.store import DeliveryRow, IssueRow, Store
+from digest.plan import describe_catch_up
+from digest.store import (
+    FAILED_PERM,
+    FAILED_TEMP,
+    IN_DOUBT,
+    PENDING,
+    SENT,
+    SKIPPED,
+    DeliveryRow,
+    IssueRow,
+    Store,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,15 @@ class Overview:
 def delivery_summary(counts: Mapping[str, int]) -> str:
     """``"3 sent, 1 failed_temp"``: the states with rows, in ledger order; "" for none."""
     return ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+
+
+def report_summary(counts: Mapping[str, int]) -> str:
+    """The line after a send (CLI and log): every outcome named, zeros included."""
+    return (
+        f"{counts[SENT]} sent, {counts[FAILED_TEMP]} deferred, "
+        f"{counts[FAILED_PERM]} failed, {counts[IN_DOUBT]} in doubt, "
+        f"{counts[SKIPPED]} skipped, {counts[PENDING]} pending"
+    )
 
 
 def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
