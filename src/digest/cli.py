@@ -298,7 +298,7 @@ def _send(
     from digest.ledger import PreparedIssue
     from digest.overview import report_summary
     from digest.send import send_digest
-    from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING
+    from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING, SENT
 
     def confirm(prepared: PreparedIssue) -> bool:
         issue = prepared.issue
@@ -337,7 +337,7 @@ def _send(
         if issue.status == ISSUE_DONE:
             counts = store.counts(issue.id)
             print(
-                f"{digest}: issue {issue.period_key} was already sent ({counts['sent']} sent); nothing to do"
+                f"{digest}: issue {issue.period_key} was already sent ({counts[SENT]} sent); nothing to do"
             )
             return 0
         print(f"{digest}: not sent")
