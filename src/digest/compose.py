@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from digest.config import LoadedConfig
 from digest.i18n import greeting, labels_for
-from digest.message import MessageTemplate, Recipient, make_message_id
-from digest.models import Item, Problem
-from digest.render import RenderedIssue, Renderer
+from digest.message import Recipient, make_message_id, message_template
+from digest.models import Item, Problem, RenderedIssue
+from digest.render import Renderer
 from digest.schedule import Period
 from digest.store import Store
 
@@ -26,28 +25,6 @@ class ComposedIssue:
     left_out: list[Item]
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
-
-
-def list_id(loaded: LoadedConfig, digest_name: str) -> str:
-    configured = loaded.config.delivery.list_id
-    if configured:
-        return configured
-    host = urlsplit(loaded.config.site.links_url).hostname or "localhost"
-    title = loaded.digest(digest_name).title
-    return f"{title} <{digest_name}.{host}>"
-
-
-def message_template(
-    loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue
-) -> MessageTemplate:
-    delivery = loaded.config.delivery
-    return MessageTemplate(
-        rendered,
-        sender=delivery.from_,
-        reply_to=delivery.reply_to,
-        list_id=list_id(loaded, digest_name),
-        unsubscribe_mailto=delivery.list_unsubscribe_mailto,
-    )
 
 
 def sample_recipient(loaded: LoadedConfig) -> Recipient:

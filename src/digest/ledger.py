@@ -20,9 +20,9 @@ from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
-from digest.message import make_message_id, parse_sender
-from digest.models import Collection, Item, Problem
-from digest.render import HTML_SIZE_LIMIT, RenderedIssue, Renderer
+from digest.message import make_message_id, sender_domain
+from digest.models import Collection, Item, Problem, RenderedIssue
+from digest.render import HTML_SIZE_LIMIT, Renderer
 from digest.schedule import Period
 from digest.sources import Source, sources_for
 from digest.sources.base import is_partial_listing
@@ -187,7 +187,9 @@ def render_selection(
     while len(chosen) > 1 and (size := len(rendered.html.encode())) > HTML_SIZE_LIMIT:
         keep = min(len(chosen) - 1, int(len(chosen) * HTML_SIZE_LIMIT / size * 0.95))
         chosen = chosen[: max(keep, 1)]
-        rendered = renderer.render(digest_name, [stored.item for stored in chosen], selection.period)
+        rendered = renderer.render(
+            digest_name, [stored.item for stored in chosen], selection.period
+        )
     if len(chosen) == len(selection.chosen):
         return selection, rendered
     held = list(selection.chosen[len(chosen) :])
@@ -224,8 +226,7 @@ def prepare_issue(
     selection, rendered = render_selection(
         renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, at)
     )
-    _, sender_address = parse_sender(loaded.config.delivery.from_)
-    domain = sender_address.rsplit("@", 1)[1]
+    domain = sender_domain(loaded.config.delivery)
     hint = f"{digest_name}.{period.slug}"
     try:
         issue = store.create_issue(
