@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.clock import Clock, utc_now
 from digest.config import LoadedConfig
 from digest.i18n import greeting, labels_for
 from digest.message import Recipient, make_message_id, message_template
@@ -45,14 +46,16 @@ def compose_next_issue(
     loaded: LoadedConfig,
     store: Store,
     digest_name: str,
-    at: datetime,
+    as_of: datetime,
     renderer: Renderer | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> ComposedIssue:
-    """The issue for the period that ends at the last scheduled fire at or before ``at``, as
-    the ledger would choose it now; writes nothing."""
+    """The issue for the period that ends at the last scheduled fire at or before ``as_of``,
+    as the ledger would choose it now (``clock``); writes nothing."""
     from digest.ledger import preview, render_selection  # ledger builds on this module
 
-    selection, problems = preview(loaded, store, digest_name, at)
+    selection, problems = preview(loaded, store, digest_name, as_of, clock=clock)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
@@ -64,10 +67,12 @@ def compose_next_issue(
     )
 
 
-def sample_message(loaded: LoadedConfig, issue: ComposedIssue, now: datetime) -> bytes:
+def sample_message(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -> bytes:
+    """The sample recipient's message, dated ``date`` (previews date it as of the period
+    moment, so the same issue always gives the same bytes)."""
     template = message_template(loaded, issue.digest, issue.rendered)
     return template.build(
         sample_recipient(loaded),
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
-        date=now,
+        date=date,
     )

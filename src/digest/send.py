@@ -67,7 +67,7 @@ def send_digest(
     loaded: LoadedConfig,
     store: Store,
     digest: str,
-    at: datetime,
+    as_of: datetime,
     *,
     transport: Transport | None = None,
     clock: Clock = utc_now,
@@ -76,9 +76,10 @@ def send_digest(
     on_result: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendResult:
-    """Create or resume the issue of the period ending at ``at`` and deliver what is due.
-    ``on_prepared`` may return False to stop before anything is sent (confirmation)."""
-    prepared = prepare_issue(loaded, store, digest, at, now=clock())
+    """Create or resume the issue of the period ending at ``as_of`` and deliver what is due;
+    ``clock`` stamps what happens (fetched, created, sent). ``on_prepared`` may return False
+    to stop before anything is sent (confirmation)."""
+    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
     issue = prepared.issue
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return SendResult(prepared, None)
@@ -129,14 +130,15 @@ def send_test_copy(
     loaded: LoadedConfig,
     store: Store,
     digest: str,
-    at: datetime,
+    as_of: datetime,
     address: str,
     transport: Transport,
     now: datetime,
 ) -> ComposedIssue:
-    """One copy of the next issue as of ``at`` to ``address``, with the sample recipient's
-    links; writes nothing and marks nothing (``digest send --to`` and the staff page)."""
-    issue = compose_next_issue(loaded, store, digest, at)
+    """One copy of the next issue as of ``as_of`` to ``address``, dated ``now``, with the
+    sample recipient's links; writes nothing and marks nothing (``digest send --to`` and the
+    staff page)."""
+    issue = compose_next_issue(loaded, store, digest, as_of, clock=lambda: now)
     template = message_template(loaded, digest, issue.rendered)
     sample = sample_recipient(loaded)
     recipient = Recipient(
