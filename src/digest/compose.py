@@ -11,6 +11,7 @@ from datetime import datetime
 from digest.clock import Clock, utc_now
 from digest.config import LoadedConfig
 from digest.i18n import greeting, labels_for
+from digest.ledger import preview, render_selection
 from digest.message import Recipient, make_message_id, message_template
 from digest.models import Item, Problem, RenderedIssue
 from digest.render import Renderer
@@ -53,8 +54,6 @@ def compose_next_issue(
 ) -> ComposedIssue:
     """The issue for the period that ends at the last scheduled fire at or before ``as_of``,
     as the ledger would choose it now (``clock``); writes nothing."""
-    from digest.ledger import preview, render_selection  # ledger builds on this module
-
     selection, problems = preview(loaded, store, digest_name, as_of, clock=clock)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
