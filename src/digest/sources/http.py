@@ -13,6 +13,7 @@ Every failure is a :class:`~digest.errors.SourceError` that names the URL and th
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -22,10 +23,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import httpx
+from pydantic import Field, field_validator
 
 from digest import __version__
 from digest.errors import SourceError
+from digest.headers import check_header_value
 from digest.models import SourceState
+from digest.sources.base import SourceEntry
 
 FEED_ACCEPT = (
     "application/feed+json, application/atom+xml, application/rss+xml, application/rdf+xml, "
@@ -45,6 +49,59 @@ class FetchOptions:
     max_bytes: int = 10_000_000
     user_agent: str = default_user_agent()
     max_redirects: int = 5
+
+
+def _source_url(value: str) -> str:
+    value = value.strip()
+    if value.startswith("file:"):
+        if len(value) == len("file:"):
+            raise ValueError("file: URL needs a path, e.g. file:feeds/news.xml")
+        return value
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(
+            "must be an absolute http(s) URL or a file: path, e.g. https://example.org/feed.xml"
+        )
+    return value
+
+
+class HttpSourceConfig(SourceEntry):
+    """The keys of every source fetched from a URL (or a ``file:``)."""
+
+    url: str
+    name: str | None = None
+    timeout: float = Field(default=20, gt=0, le=600, description="Seconds for the whole fetch.")
+    max_bytes: int = Field(default=10_000_000, ge=1024, description="Largest response accepted.")
+    user_agent: str | None = Field(
+        default=None, description='Default: "digest/<version> (+<site.base_url>)".'
+    )
+    tags: list[str] = Field(default=[], description="Tags added to every item of this source.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _source_url(value)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_header_value("user_agent", value)
+        return value
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"{self.kind}:{self.url}"
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+    def fetch_options(self, site_url: str) -> FetchOptions:
+        return FetchOptions(
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            user_agent=self.user_agent or default_user_agent(site_url),
+        )
 
 
 @dataclass(frozen=True)
