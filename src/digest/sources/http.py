@@ -5,7 +5,7 @@
   loop, with the URLs that form it;
 - the body is streamed and abandoned as soon as it exceeds ``max_bytes``;
 - ``If-None-Match``/``If-Modified-Since`` come from the previous :class:`SourceState`; a
-  ``304 Not Modified`` comes back as ``not_modified`` with no content.
+  ``304 Not Modified`` comes back with no content (``content`` is None).
 
 Every failure is a :class:`~digest.errors.SourceError` that names the URL and the reason
 ("HTTP 500 Internal Server Error", "timed out after 5 s", "redirect loop: a -> b -> a").
@@ -113,10 +113,6 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     status: int = 200
-
-    @property
-    def not_modified(self) -> bool:
-        return self.content is None
 
 
 def fetch(
