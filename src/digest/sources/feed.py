@@ -22,8 +22,6 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin
 from xml.sax import SAXParseException
 
-import feedparser
-
 from digest.errors import SourceError
 from digest.markup import html_to_text, truncate
 from digest.models import Collection, Image, Item, Problem, SourceState
@@ -130,6 +128,9 @@ def _parse_xml_feed(
     content_type: str | None,
     tags: tuple[str, ...],
 ) -> Collection:
+    # feedparser (~25 ms to import) loads on the first feed read, not with digest.config.
+    import feedparser
+
     # No content-location: feedparser would resolve guids and links against the feed's URL.
     # Its own sanitiser and link resolution are off; clean_html does both, per entry.
     parsed = feedparser.parse(
@@ -174,6 +175,8 @@ def _parse_xml_feed(
 
 
 def _bozo_reason(parsed: Any) -> str | None:
+    import feedparser
+
     if not parsed.get("bozo"):
         return None
     exc = parsed.get("bozo_exception")
