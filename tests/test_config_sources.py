@@ -71,3 +71,20 @@ def test_a_bad_source_entry_names_its_line_and_key(
 
 def test_the_registry_lists_the_kinds_in_the_order_errors_name_them() -> None:
     assert KIND_NAMES == ("folder", "feed", "page")
+
+
+def test_every_kind_module_is_in_the_registry() -> None:
+    """A module that declares ``KIND`` is a source kind: the table must list it."""
+    import importlib
+    import pkgutil
+
+    import digest.sources
+    from digest.sources.registry import SOURCE_KINDS
+
+    declared = []
+    for module_info in pkgutil.iter_modules(digest.sources.__path__, "digest.sources."):
+        kind = getattr(importlib.import_module(module_info.name), "KIND", None)
+        if kind is not None:
+            declared.append(kind)
+    assert sorted(kind.name for kind in declared) == sorted(KIND_NAMES)
+    assert all(kind in SOURCE_KINDS for kind in declared)

@@ -189,3 +189,18 @@ def test_no_import_cycle_in_src_digest() -> None:
     assert not stale, "allowed cycles that are gone (remove them): " + "; ".join(
         ", ".join(sorted(group)) for group in stale
     )
+
+
+def test_importing_the_config_loads_no_scheduler_nor_fetcher() -> None:
+    """Every process imports digest.config (worker processes too): it declares the source
+    kinds but loads APScheduler, httpx and feedparser only when a schedule is read or a source
+    fetched."""
+    import subprocess
+    import sys
+
+    heavy = ["apscheduler", "httpx", "feedparser", "mjml", "premailer", "starlette"]
+    code = f"import sys, digest.config\nprint(','.join(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
