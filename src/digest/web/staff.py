@@ -14,7 +14,7 @@ from starlette.routing import Route
 from digest.overview import delivery_summary, overview
 from digest.send import send_digest, send_test_copy
 from digest.subscribers import AddressError, normalise_address
-from digest.transport import transport_for
+from digest.transport import default_transport
 from digest.web.guards import forbidden, staff_action, staff_gate
 from digest.web.security import (
     SESSION_COOKIE,
@@ -204,7 +204,7 @@ def _send_job(state: WebState, name: str) -> str:
 
 def _test_job(state: WebState, name: str, address: str) -> str:
     loaded = state.reload_config()
-    transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
+    transport = state.transport or default_transport(loaded)
     issue = send_test_copy(
         loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
     )
