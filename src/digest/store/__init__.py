@@ -12,7 +12,7 @@ Times are stored as naive UTC and returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from digest.store._base import StoreBase
+from digest.store._base import StoreBase, describe_error
 from digest.store._deliveries import DeliveryStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
@@ -38,7 +38,6 @@ from digest.store.schema import (
     ISSUE_PAUSED,
     ISSUE_SENDING,
     ISSUE_SKIPPED,
-    MIGRATIONS,
     PENDING,
     SCHEMA_VERSION,
     SENDING,
@@ -52,9 +51,10 @@ from digest.store.schema import (
     issue_items,
     issues,
     items,
-    ix_deliveries_due,
+    ix_deliveries_claim,
+    ix_deliveries_in_doubt,
+    ix_deliveries_sending,
     metadata,
-    schema_info,
     source_states,
     subscribers,
     subscriptions,
@@ -76,7 +76,6 @@ __all__ = [
     "ISSUE_PAUSED",
     "ISSUE_SENDING",
     "ISSUE_SKIPPED",
-    "MIGRATIONS",
     "PENDING",
     "SCHEMA_VERSION",
     "SENDING",
@@ -93,16 +92,18 @@ __all__ = [
     "UTCDateTime",
     "consents",
     "deliveries",
+    "describe_error",
     "digests",
     "issue_items",
     "issues",
     "item_from_json",
     "item_to_json",
     "items",
-    "ix_deliveries_due",
+    "ix_deliveries_claim",
+    "ix_deliveries_in_doubt",
+    "ix_deliveries_sending",
     "metadata",
     "new_token",
-    "schema_info",
     "source_states",
     "subscribers",
     "subscriptions",
