@@ -11,6 +11,8 @@ import pytest
 from digest.cli import main
 from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
 
+pytestmark = pytest.mark.both_databases
+
 
 def tree(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*"))

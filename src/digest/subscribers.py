@@ -73,6 +73,7 @@ def import_csv(
         raise AddressError(f"{source}:1: header must name the columns email,name,digests")
     reader.fieldnames = header
     seen: dict[str, int] = {}
+    valid: list[tuple[str, str, list[str]]] = []
     for row in reader:
         line = reader.line_num
         try:
@@ -89,11 +90,8 @@ def import_csv(
             )
             continue
         seen[email] = line
-        _, created = store.add_subscriber(email, single_line(row.get("name") or ""), digests, now)
-        if created:
-            report.added += 1
-        else:
-            report.updated += 1
+        valid.append((email, single_line(row.get("name") or ""), digests))
+    report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
     return report
 
 
