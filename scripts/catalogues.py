@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             update(template, catalog, language)
             write(catalog, path)
-        found += list(problems(template, catalog, language))
+        found += list(problems(template, read(path, language), language))
     for line in found:
         print(line)
     return 1 if found else 0

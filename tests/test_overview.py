@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from digest.catalogue import translator_for
 from digest.models import SourceState
 from digest.overview import delivery_summary, overview, report_summary
 from digest.store import DELIVERY_STATES, SENT, Store
@@ -37,8 +38,17 @@ def test_overview_after_a_send(site: Site, cli: CliRunner) -> None:
 
 
 def test_delivery_summary_leaves_out_empty_states() -> None:
-    assert delivery_summary({"sent": 3, "failed_temp": 0, "in_doubt": 1}) == "3 sent, 1 in_doubt"
+    assert delivery_summary({"sent": 3, "failed_temp": 0, "in_doubt": 1}) == "3 sent, 1 in doubt"
     assert delivery_summary({"sent": 0}) == ""
+
+
+def test_summaries_in_the_sites_language() -> None:
+    de = translator_for("de_DE")
+    counts = {"sent": 1, "failed_temp": 2, "in_doubt": 1}
+    assert delivery_summary(counts, de) == "1 gesendet, 2 zurückgestellt, 1 unklar"
+    every = dict.fromkeys(DELIVERY_STATES, 0) | {"sent": 2}
+    line = "2 gesendet, 0 zurückgestellt, 0 fehlgeschlagen, 0 unklar, 0 übersprungen, 0 ausstehend"
+    assert report_summary(every, de) == line
 
 
 def test_report_summary_names_every_outcome() -> None:

@@ -372,7 +372,16 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
     assert recipients == ["one@example.net", "two@example.net"]
     (issue,) = web.store.list_issues("weekly")
     assert web.store.counts(issue.id)["sent"] == 2
-    assert "2 sent" in web.client.get("/").text
+    dashboard_text = web.client.get("/").text
+    # German site, German words: the dashboard, the delivery counts and the job lines
+    assert "2 gesendet" in dashboard_text
+    assert " · abgeschlossen · " in dashboard_text  # the latest issue's state
+    assert re.search(
+        r"weekly: Testexemplar \(\d+ Beitr(ag|äge)\) an me@example.org gesendet", dashboard_text
+    )
+    assert re.search(r"weekly: Ausgabe [^<]*: 2 gesendet", dashboard_text)
+    for english in (" sent<", "2 sent", " done ", "items)", "ist done"):
+        assert english not in dashboard_text
 
 
 def test_without_password_actions_are_locked(site: Site) -> None:

@@ -10,21 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from digest import words
+from digest.catalogue import Translator, default_translator
 from digest.config import DigestConfig, LoadedConfig
 from digest.health import describe_state
 from digest.models import SourceState
 from digest.plan import describe_catch_up
-from digest.store import (
-    FAILED_PERM,
-    FAILED_TEMP,
-    IN_DOUBT,
-    PENDING,
-    SENT,
-    SKIPPED,
-    DeliveryRow,
-    IssueRow,
-    Store,
-)
+from digest.store import DeliveryRow, IssueRow, Store
 
 
 @dataclass(frozen=True)
@@ -68,18 +60,15 @@ class Overview:
     in_doubt: tuple[tuple[IssueRow, DeliveryRow], ...]
 
 
-def delivery_summary(counts: Mapping[str, int]) -> str:
-    """``"3 sent, 1 failed_temp"``: the states with rows, in ledger order; "" for none."""
-    return ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+def delivery_summary(counts: Mapping[str, int], t: Translator | None = None) -> str:
+    """``"3 sent, 1 deferred"``: the states with rows, in ledger order; "" for none. In
+    ``t``'s language (the dashboard passes the site's), English without."""
+    return words.delivery_summary(t or default_translator(), counts)
 
 
-def report_summary(counts: Mapping[str, int]) -> str:
+def report_summary(counts: Mapping[str, int], t: Translator | None = None) -> str:
     """The line after a send (CLI and log): every outcome named, zeros included."""
-    return (
-        f"{counts[SENT]} sent, {counts[FAILED_TEMP]} deferred, "
-        f"{counts[FAILED_PERM]} failed, {counts[IN_DOUBT]} in doubt, "
-        f"{counts[SKIPPED]} skipped, {counts[PENDING]} pending"
-    )
+    return words.report_summary(t or default_translator(), counts)
 
 
 def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:

@@ -24,6 +24,7 @@ from digest.web.security import (
     verify_password,
 )
 from digest.web.state import WebState, web_state
+from digest.words import issue_status
 
 
 def _safe_next(value: str | None) -> str:
@@ -155,8 +156,13 @@ async def send_page(request: Request) -> Response:
         staff=gate.staff,
         name=name,
         digest=loaded.digest(name),
-        body=state.texts["send_confirm_body"].format(
-            end=state.formatters.datetime(end, "short"), count=count
+        body=loaded.translator.ngettext(
+            "The issue for the period up to %(end)s goes to %(num)s subscriber. An issue that "
+            "was already sent is not sent again.",
+            "The issue for the period up to %(end)s goes to %(num)s subscribers. An issue that "
+            "was already sent is not sent again.",
+            count,
+            end=state.formatters.datetime(end, "short"),
         ),
         can_act=bool(loaded.config.web.staff_password_hash),
         csrf=state.signer.csrf_token(f"send:{name}", gate.staff),
@@ -196,9 +202,11 @@ def _send_job(state: WebState, name: str) -> str:
     texts = state.texts
     if result.report is None:
         return texts["job_nothing"].format(
-            digest=name, period=issue.period_key, status=issue.status
+            digest=name,
+            period=issue.period_key,
+            status=issue_status(loaded.translator, issue.status),
         )
-    summary = delivery_summary(result.report.counts)
+    summary = delivery_summary(result.report.counts, loaded.translator)
     return texts["job_sent"].format(digest=name, period=issue.period_key, summary=summary or "–")
 
 
@@ -208,7 +216,13 @@ def _test_job(state: WebState, name: str, address: str) -> str:
     issue = send_test_copy(
         loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
     )
-    return state.texts["job_test_done"].format(digest=name, count=len(issue.items), address=address)
+    return loaded.translator.ngettext(
+        "%(digest)s: test copy (%(num)s item) sent to %(address)s; nothing marked",
+        "%(digest)s: test copy (%(num)s items) sent to %(address)s; nothing marked",
+        len(issue.items),
+        digest=name,
+        address=address,
+    )
 
 
 routes = [

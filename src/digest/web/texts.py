@@ -116,11 +116,6 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "preview": t.gettext("Preview"),
         "send_now": t.gettext("Send now …"),
         "send_confirm_title": t.gettext("Send the issue now?"),
-        "send_confirm_body": t.gettext(
-            "The issue for the period up to %(end)s goes to %(count)s subscribers. An issue that was already sent is not sent again.",
-            end="{end}",
-            count="{count}",
-        ),
         "send_button": t.gettext("Send to everyone now"),
         "cancel": t.gettext("Cancel"),
         "test_send": t.gettext("Test send to"),
@@ -155,12 +150,6 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
             digest="{digest}",
             period="{period}",
             status="{status}",
-        ),
-        "job_test_done": t.gettext(
-            "%(digest)s: test copy (%(count)s items) sent to %(address)s; nothing marked",
-            digest="{digest}",
-            count="{count}",
-            address="{address}",
         ),
         "job_failed": t.gettext(
             "%(digest)s: failed: %(error)s", digest="{digest}", error="{error}"
