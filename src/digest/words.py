@@ -1,5 +1,5 @@
-"""The names of issue and delivery states as staff read them, in the site's language: the
-dashboard, job lines, send summaries. The store keeps the English identifiers (``done``,
+"""The names of issue and delivery states and of findings' severities as staff read them, in the
+site's language: the dashboard, job lines, send summaries, ``digest check``. The store keeps the English identifiers (``done``,
 ``failed_temp``); only what is shown is translated."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from digest.catalogue import Translator
+from digest.models import Problem
 from digest.store import (
     FAILED_PERM,
     FAILED_TEMP,
@@ -63,3 +64,17 @@ def report_summary(t: Translator, counts: Mapping[str, int]) -> str:
     """The line after a send (CLI, log, dashboard): every outcome named, zeros included."""
     states = (SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED, PENDING)
     return ", ".join(delivery_count(t, state, counts[state]) for state in states)
+
+
+def severity(t: Translator, level: str) -> str:
+    """A finding's ``error`` / ``warning`` as a word."""
+    names = {
+        "error": t.pgettext("finding", "error"),
+        "warning": t.pgettext("finding", "warning"),
+    }
+    return names.get(level, level)
+
+
+def describe_problem(t: Translator, problem: Problem) -> str:
+    """``Fehler: digest weekly: ...``: a finding as one line in ``t``'s language."""
+    return f"{severity(t, problem.severity)}: {problem.where}: {problem.message}"

@@ -117,7 +117,8 @@ def _build(state: WebState, digest: str, at: datetime | None) -> Preview:
     issue = compose_next_issue(loaded, state.store, digest, moment)
     raw = sample_message(loaded, issue, moment)
     problems = list(issue.problems)
-    problems += lint_message(raw, sample_recipient(loaded).unsubscribe_url, f"digest {digest}")
+    unsubscribe_url = sample_recipient(loaded).unsubscribe_url
+    problems += lint_message(raw, unsubscribe_url, f"digest {digest}", loaded.translator)
     return Preview(
         loaded,
         issue,

@@ -118,4 +118,5 @@ def page_environment(translator: Translator) -> jinja2.Environment:
     translator.install(env)  # _(), ngettext(), {% trans %} in the site's language
     env.globals["issue_status"] = functools.partial(words.issue_status, translator)
     env.globals["delivery_count"] = functools.partial(words.delivery_count, translator)
+    env.globals["severity"] = functools.partial(words.severity, translator)
     return env
