@@ -380,6 +380,7 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
         r"weekly: Testexemplar \(\d+ Beitr(ag|äge)\) an me@example.org gesendet", dashboard_text
     )
     assert re.search(r"weekly: Ausgabe [^<]*: 2 gesendet", dashboard_text)
+    assert re.search(r"ok, \d+ Beitr(ag|äge), zuletzt erfolgreich \d{4}-", dashboard_text)
     for english in (" sent<", "2 sent", " done ", "items)", "ist done"):
         assert english not in dashboard_text
 
@@ -624,5 +625,5 @@ def test_dashboard_shows_each_sources_health(site: Site) -> None:
             {"folder:content": SourceState().failed(now, "content folder not found")}
         )
         after = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
-        assert "FAILED" in after and "content folder not found" in after
+        assert "FEHLGESCHLAGEN, 1× in Folge: content folder not found" in after
         assert "state-failed_perm" in after

@@ -6,7 +6,7 @@ sources' health; the deliveries in doubt. Typed values only: the CLI and the web
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,7 @@ class SourceOverview:
     configured: bool  # False: remembered in the store, no longer in the config
     state: SourceState | None  # None: never collected
     timezone: ZoneInfo
+    translator: Translator | None = field(default=None, compare=False)  # None: English
 
     @property
     def ok(self) -> bool | None:
@@ -49,7 +50,9 @@ class SourceOverview:
 
     @property
     def description(self) -> str | None:
-        return describe_state(self.state, self.timezone) if self.state else None
+        if self.state is None:
+            return None
+        return describe_state(self.state, self.timezone, self.translator)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,11 @@ def report_summary(counts: Mapping[str, int], t: Translator | None = None) -> st
     return words.report_summary(t or default_translator(), counts)
 
 
-def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
+def overview(
+    loaded: LoadedConfig, store: Store, now: datetime, t: Translator | None = None
+) -> Overview:
+    """Everything ``digest status`` and the dashboard show; descriptions in ``t``'s language
+    (the dashboard passes the site's; English without)."""
     digests = []
     for name, config in loaded.config.digests.items():
         schedule = loaded.schedule(name)
@@ -93,9 +100,9 @@ def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
     states = store.source_states()
     timezone = loaded.config.site.tz
     configured = [entry.source_name for entry in loaded.config.sources]
-    sources = [SourceOverview(name, True, states.get(name), timezone) for name in configured]
+    sources = [SourceOverview(name, True, states.get(name), timezone, t) for name in configured]
     sources += [
-        SourceOverview(name, False, state, timezone)
+        SourceOverview(name, False, state, timezone, t)
         for name, state in sorted(states.items())
         if name not in configured
     ]

@@ -124,7 +124,7 @@ async def dashboard(request: Request) -> Response:
 
 def _dashboard_data(state: WebState) -> dict[str, Any]:
     now = state.now()
-    status = overview(state.loaded, state.store, now)
+    status = overview(state.loaded, state.store, now, state.loaded.translator)
     return {
         "rows": status.digests,
         "sources": [source for source in status.sources if source.configured],
