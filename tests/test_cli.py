@@ -226,8 +226,8 @@ def test_check_fails_on_an_error_finding(site: Site, cli: CliRunner) -> None:
     assert result.code == 1
     # the site is German: so are the findings and the counts
     assert result.err_lines == [
-        "Fehler: digest weekly: Link '/impressum' ist nicht absolut (http(s)/mailto)",
-        "Fehler: digest weekly: HTML hat keinen Abmeldelink",
+        "error: digest weekly: Link '/impressum' ist nicht absolut (http(s)/mailto)",
+        "error: digest weekly: HTML hat keinen Abmeldelink",
     ]
     assert result.out.splitlines()[-1] == "2 Fehler, 0 Warnungen"
 

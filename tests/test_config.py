@@ -52,7 +52,7 @@ def test_unset_variable_is_a_warning_with_its_line(site: Site, cli: CliRunner) -
     result = cli("-c", site.config, "check", "weekly", "--at", "2017-11-20T08:00:00+01:00")
     assert result.code == 0, result.err
     assert result.err_lines == [
-        f"Warnung: {site.config}:{line}: delivery.smtp.password: "
+        f"warning: {site.config}:{line}: delivery.smtp.password: "
         "die Umgebungsvariable DIGEST_TEST_UNSET ist nicht gesetzt"
     ]
 

@@ -428,6 +428,23 @@ def test_preview_shows_issue_items_findings_and_raw_parts(web: Web) -> None:
     assert message_from_bytes(eml.content)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_preview_findings_in_the_sites_language(web: Web) -> None:
+    web.login()
+    web.site.write(
+        "templates/footer.mjml",
+        """
+        <mj-section><mj-column><mj-text>
+          <a href="/impressum">Impressum</a> {{ site.address }}
+        </mj-text></mj-column></mj-section>
+        """,
+    )
+    page = web.client.get("/preview/weekly?at=2017-11-20T08:00:00%2B01:00")
+    assert page.status_code == 200
+    assert "<strong>Fehler</strong>: digest weekly: HTML hat keinen Abmeldelink" in page.text
+    assert "Link &#39;/impressum&#39; ist nicht absolut" in page.text
+    assert "<strong>error</strong>" not in page.text
+
+
 def test_template_error_is_a_readable_page_with_file_and_line(web: Web) -> None:
     web.login()
     web.site.write(

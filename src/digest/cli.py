@@ -22,7 +22,6 @@ from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_STATES, Store, describe_error
-from digest.words import describe_problem
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -235,7 +234,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Findings and summaries in the site's language (the whole run speaks it)."""
+    """Lint findings, item counts and totals in the site's language. Source and content
+    problems come worded as their modules raise them (English), as errors do."""
     loaded = _load(args)
     at = _moment(args, loaded)
     t = loaded.translator
@@ -279,8 +279,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     size=size,
                 )
             )
-    for problem in problems:
-        print(describe_problem(t, problem), file=sys.stderr)
+    _print_problems(problems)  # "error:"/"warning:" tags stay as they are, for scripts
     for summary in summaries:
         print(summary)
     errors = sum(problem.severity == "error" for problem in problems)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from digest.catalogue import Translator
-from digest.models import Problem
 from digest.store import (
     FAILED_PERM,
     FAILED_TEMP,
@@ -67,14 +66,9 @@ def report_summary(t: Translator, counts: Mapping[str, int]) -> str:
 
 
 def severity(t: Translator, level: str) -> str:
-    """A finding's ``error`` / ``warning`` as a word."""
+    """A finding's ``error`` / ``warning`` as a word (the preview; the CLI keeps its tags)."""
     names = {
         "error": t.pgettext("finding", "error"),
         "warning": t.pgettext("finding", "warning"),
     }
     return names.get(level, level)
-
-
-def describe_problem(t: Translator, problem: Problem) -> str:
-    """``Fehler: digest weekly: ...``: a finding as one line in ``t``'s language."""
-    return f"{severity(t, problem.severity)}: {problem.where}: {problem.message}"
