@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from digest.bounces.config import BouncesConfig, DkimConfig
 from digest.errors import ConfigError, HeaderError
 from digest.headers import check_header_value
 from digest.schedule import Schedule
@@ -388,6 +389,7 @@ class DeliveryConfig(_Model):
     list_unsubscribe_mailto: str | None = None
     list_id: str | None = None
     retry: RetryConfig = RetryConfig()
+    dkim: DkimConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -425,7 +427,8 @@ class WebConfig(_Model):
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
     signups_per_address_per_day: int = Field(default=3, ge=1)
     consent_version: str = Field(
-        default="1", description="Recorded with each sign-up; bump it when the consent text changes."
+        default="1",
+        description="Recorded with each sign-up; bump it when the consent text changes.",
     )
 
     @field_validator("staff_password_hash")
@@ -444,6 +447,7 @@ class Config(_Model):
     digests: dict[str, DigestConfig] = Field(min_length=1)
     delivery: DeliveryConfig
     web: WebConfig = WebConfig()
+    bounces: BouncesConfig = BouncesConfig()
 
     @field_validator("digests")
     @classmethod

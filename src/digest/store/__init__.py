@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from digest.store._base import StoreBase
 from digest.store._deliveries import DeliveryStore
+from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._subscribers import SubscriberStore
@@ -46,6 +47,7 @@ from digest.store.schema import (
     SKIPPED,
     WORKER_LEASE,
     UTCDateTime,
+    bounce_log,
     consents,
     deliveries,
     digests,
@@ -62,7 +64,7 @@ from digest.store.schema import (
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, StoreBase):
+class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, StoreBase):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -91,6 +93,7 @@ __all__ = [
     "StoredItem",
     "Subscriber",
     "UTCDateTime",
+    "bounce_log",
     "consents",
     "deliveries",
     "digests",

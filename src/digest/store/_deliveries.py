@@ -93,15 +93,19 @@ class DeliveryStore(IssueStore):
                     return []
                 wanted = [r for r in rows if r.subscriber_status == "active" and r.still_subscribed]
                 gone = [
-                    r.id
-                    for r in rows
-                    if not (r.subscriber_status == "active" and r.still_subscribed)
+                    r for r in rows if not (r.subscriber_status == "active" and r.still_subscribed)
                 ]
-                if gone:  # skip them and look further: a batch of leavers is not the end
+                # Skip them and look further: a batch of leavers is not the end. Bounced and
+                # complained addresses are skipped too (suppressed after the issue began).
+                for reason in {_skip_reason(r.subscriber_status) for r in gone}:
                     conn.execute(
                         update(deliveries)
-                        .where(deliveries.c.id.in_(gone))
-                        .values(status=SKIPPED, last_error="unsubscribed before sending")
+                        .where(
+                            deliveries.c.id.in_(
+                                [r.id for r in gone if _skip_reason(r.subscriber_status) == reason]
+                            )
+                        )
+                        .values(status=SKIPPED, last_error=reason)
                     )
             conn.execute(
                 update(deliveries)
@@ -119,6 +123,7 @@ class DeliveryStore(IssueStore):
                 status=SENDING,
                 attempts=r.attempts + 1,
                 token=r.token,
+                verp_token=r.verp_token or "",
             )
             for r in wanted
         ]
@@ -362,3 +367,9 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _skip_reason(subscriber_status: str) -> str:
+    if subscriber_status in ("bounced", "complained"):
+        return f"suppressed before sending: {subscriber_status}"
+    return "unsubscribed before sending"

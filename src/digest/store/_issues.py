@@ -13,6 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from digest.bounces.verp import new_token as new_verp_token
 from digest.store._base import StoreBase
 from digest.store.rows import IssueExists, IssueRow
 from digest.store.schema import (
@@ -146,6 +147,7 @@ class IssueStore(StoreBase):
                                     "email": row.email,
                                     "name": row.name,
                                     "message_id": message_id(),
+                                    "verp_token": new_verp_token(),
                                     "status": PENDING,
                                     "attempts": 0,
                                 }

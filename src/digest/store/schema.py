@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,9 +21,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -135,6 +137,9 @@ deliveries = Table(
     Column("claimed_by", String(100), nullable=True),
     Column("payload_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
+    # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
+    # subscriber's unsubscribe token.
+    Column("verp_token", String(32), nullable=True, unique=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
 # Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
@@ -176,6 +181,25 @@ source_states = Table(
     Column("failures", Integer, nullable=False),
 )
 
+# Every bounce, complaint and delayed-delivery notice received, matched or not: the bounce log.
+bounce_log = Table(
+    "bounce_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),  # one report, one row
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(20), nullable=False),  # hard | soft | delayed | complaint
+    Column("address", String(320), nullable=False),
+    Column("status", String(20), nullable=False),  # RFC 3463 code, "" if none given
+    Column("diagnostic", Text, nullable=False),
+    Column("source", String(40), nullable=False),  # dsn, mta, arf, ses, postmark, ...
+    Column("origin", String(500), nullable=False),  # file, maildir key, imap uid, webhook
+    Column("score", Float, nullable=False),  # what it added to the soft-bounce score
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=True, index=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=True, index=True),
+)
+
 workers = Table(
     "workers",
     metadata,
@@ -212,5 +236,15 @@ def _migrate_4(conn: Connection) -> None:
     ix_deliveries_due.create(conn, checkfirst=True)
 
 
+def _migrate_5(conn: Connection) -> None:
+    """Schema 5: the bounce log and each delivery's VERP token (old rows keep none)."""
+    bounce_log.create(conn, checkfirst=True)
+    if "verp_token" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
+        conn.exec_driver_sql("ALTER TABLE deliveries ADD COLUMN verp_token VARCHAR(32)")
+        conn.exec_driver_sql(
+            "CREATE UNIQUE INDEX uq_deliveries_verp_token ON deliveries (verp_token)"
+        )
+
+
 # version -> function(conn); version 1 is create_all
-MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
+MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5}

@@ -19,7 +19,15 @@ from digest.bounces.hooks.postmark import Postmark
 from digest.bounces.hooks.sendgrid import Sendgrid
 from digest.bounces.hooks.ses import Fetcher, Ses, fetch_https
 
-__all__ = ["PROVIDERS", "HookRequest", "Provider", "WebhookRefused", "providers"]
+__all__ = [
+    "PROVIDERS",
+    "Fetcher",
+    "HookRequest",
+    "Provider",
+    "WebhookRefused",
+    "fetch_https",
+    "providers",
+]
 
 
 @dataclass(frozen=True)
