@@ -139,9 +139,10 @@ deliveries = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
     # subscriber's unsubscribe token.
-    Column("verp_token", String(32), nullable=True, unique=True),
+    Column("verp_token", String(32), nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
+uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
 # Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
 # instead of scanning every row already sent (25 ms per claim at the end of 100k rows).
 ix_deliveries_due = Index("ix_deliveries_due", deliveries.c.issue_id, deliveries.c.status)
@@ -241,9 +242,7 @@ def _migrate_5(conn: Connection) -> None:
     bounce_log.create(conn, checkfirst=True)
     if "verp_token" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
         conn.exec_driver_sql("ALTER TABLE deliveries ADD COLUMN verp_token VARCHAR(32)")
-        conn.exec_driver_sql(
-            "CREATE UNIQUE INDEX uq_deliveries_verp_token ON deliveries (verp_token)"
-        )
+        uq_deliveries_verp_token.create(conn)
 
 
 # version -> function(conn); version 1 is create_all
