@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from digest import __version__
+from digest.bounces import commands as bounce_commands
+from digest.bounces.record import describe_feedback
 from digest.compose import compose_next_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
@@ -19,7 +21,7 @@ from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
-from digest.store import Store
+from digest.store import SUBSCRIBER_STATUSES, Store
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -115,12 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     imp = subs_commands.add_parser("import", help="import a CSV file (email,name,digests)")
     imp.add_argument("file", type=Path)
     imp.set_defaults(handler=cmd_subscribers_import)
-    exp = subs_commands.add_parser("export", help="export active subscribers as CSV")
+    exp = subs_commands.add_parser(
+        "export", help="export subscribers as CSV (email,name,digests,status)"
+    )
     exp.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     exp.set_defaults(handler=cmd_subscribers_export)
     lst = subs_commands.add_parser("list", help="list subscribers")
     lst.add_argument("--digest")
-    lst.add_argument("--status", choices=["pending", "active", "unsubscribed"])
+    lst.add_argument("--status", choices=SUBSCRIBER_STATUSES)
     lst.set_defaults(handler=cmd_subscribers_list)
     rm = subs_commands.add_parser(
         "remove", help="remove a subscriber (erases name, ends all subscriptions)"
@@ -155,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
         help="how often the timer checks the ledger for due periods, retries and resumes",
     )  # fmt: skip
     run.set_defaults(handler=cmd_run)
+
+    bounce_commands.register(commands, _load, _open_store)
 
     sources = commands.add_parser("sources", help="the configured sources")
     sources_commands = sources.add_subparsers(title="sources commands", metavar="COMMAND")
@@ -256,6 +262,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         size = len(issue.rendered.html.encode()) // 1024
         summaries.append(f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB")
     store.close()
+    summaries += _check_dkim(loaded, problems)
     _print_problems(problems)
     for summary in summaries:
         print(summary)
@@ -263,6 +270,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = len(problems) - errors
     print(f"{errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
+
+
+def _check_dkim(loaded: LoadedConfig, problems: list[Problem]) -> list[str]:
+    """``delivery.dkim``: the key loads; the TXT record to publish."""
+    from digest.dkim import signer_for
+
+    try:
+        signer = signer_for(loaded.config.delivery.dkim, loaded.resolve)
+    except DigestError as exc:
+        problems.append(Problem("error", str(loaded.path), str(exc)))
+        return []
+    if signer is None:
+        return []
+    return [
+        f"DKIM {signer.settings.algorithm}: publish this TXT record in DNS:",
+        f"  {signer.zone_line()}",
+    ]
 
 
 def _open_store(loaded: LoadedConfig) -> Store:
@@ -471,7 +495,7 @@ def cmd_subscribers_export(args: argparse.Namespace) -> int:
     loaded = _load(args)
     store = _open_store(loaded)
     try:
-        text = export_csv(store.list_subscribers(status="active"))
+        text = export_csv(store.list_subscribers())
     finally:
         store.close()
     if args.file:
@@ -542,6 +566,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                     f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
                     f"{summary or 'no deliveries'}{f' ({latest.note})' if latest.note else ''}"
                 )
+                recent = store.list_issues(name, limit=5)
+                feedback = store.feedback_counts([issue.id for issue in recent])
+                lines = [
+                    f"{issue.period_key}: {describe_feedback(feedback[issue.id])}"
+                    for issue in recent
+                    if feedback[issue.id]
+                ]
+                if lines:
+                    print(f"  bounces and complaints: {'; '.join(lines)}")
         for source, health in sorted(store.source_states().items()):
             print(f"source {source}: {describe_state(health, loaded.config.site.tz)}")
         doubtful = store.in_doubt()

@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from digest.compose import message_template
 from digest.config import LoadedConfig, RetryConfig
+from digest.dkim import DkimSigner, signer_for
 from digest.errors import DeliveryError, DigestError
 from digest.i18n import greeting, labels_for
-from digest.message import Recipient, parse_sender
+from digest.message import DotStuffed, Recipient, dot_stuff, envelope_sender
 from digest.render import RenderedIssue
 from digest.store import (
     FAILED_PERM,
@@ -117,7 +118,9 @@ class IssueDelivery:
         self.stop = stop or threading.Event()
         rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
         self.template = message_template(loaded, issue.digest, rendered)
-        self.sender = parse_sender(loaded.config.delivery.from_)[1]
+        self.sender = envelope_sender(loaded.config.delivery.from_)
+        self.return_path = loaded.config.bounces.return_path
+        self.signer: DkimSigner | None = signer_for(loaded.config.delivery.dkim, loaded.resolve)
         self.labels = labels_for(loaded.config.site.locale)
         self.links_url = loaded.config.site.links_url
         self.limiter = RateLimiter(self.options.rate_limit)
@@ -208,6 +211,8 @@ class IssueDelivery:
         index = 0
         try:
             while not self._halted():
+                if self._paused_elsewhere():
+                    return
                 batch = self.store.claim(
                     self.issue.id, self.worker, self.options.batch_size, self.clock()
                 )
@@ -243,19 +248,27 @@ class IssueDelivery:
         """Send one row; returns the connection to go on with (None: reconnect)."""
         self.limiter.wait()
         try:
+            now = self.clock()
             data = self.template.build(
                 self._recipient(row),
                 message_id=row.message_id,
-                date=self.clock(),
-                dot_stuffed=self.dot_stuffed,
+                date=now,
+                dot_stuffed=self.dot_stuffed and self.signer is None,
             )
+            if self.signer is not None:  # once per message, over what the recipient gets
+                data = self.signer.sign(data, now)
+                if self.dot_stuffed:
+                    data = DotStuffed(dot_stuff(data))
         except DigestError as exc:  # e.g. an address that cannot go into a header
             self.store.mark_failed_perm(row.id, f"cannot build message: {exc}")
             self._result(FAILED_PERM, error=True)
             return connection
         try:
             connection.send(
-                self.sender, row.email, data, lambda: self.store.mark_payload(row.id, self.clock())
+                envelope_sender(self.sender, self.return_path, row.verp_token),
+                row.email,
+                data,
+                lambda: self.store.mark_payload(row.id, self.clock()),
             )
         except ConnectionLost as exc:
             self.store.release([row.id], str(exc))
@@ -297,6 +310,16 @@ class IssueDelivery:
         self.on_result(status)
         if too_many:
             self._pause(f"{self.consecutive_errors} consecutive delivery errors")
+
+    def _paused_elsewhere(self) -> bool:
+        """Bounce intake pauses an issue whose bounce or complaint rate passed its limit;
+        the senders stop at their next batch."""
+        status, note = self.store.issue_status(self.issue.id)
+        if status != ISSUE_PAUSED:
+            return False
+        with self.lock:
+            self.pause_reason = self.pause_reason or note or "paused"
+        return True
 
     def _pause(self, reason: str) -> None:
         with self.lock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim.canonicalization import CanonicalizationPolicy
 
+from digest.bounces.config import DkimConfig
 from digest.errors import ConfigError
 
 RSA_SHA256, ED25519_SHA256 = "rsa-sha256", "ed25519-sha256"
@@ -154,3 +156,18 @@ def load_private_key(path: Path, algorithm: str) -> rsa.RSAPrivateKey | ed25519.
     if algorithm == ED25519_SHA256 and isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     raise ConfigError(f"{where}: the key does not fit algorithm {algorithm}")
+
+
+def signer_for(config: DkimConfig | None, resolve: Callable[[str], Path]) -> DkimSigner | None:
+    """The signer ``delivery.dkim`` asks for (None: not configured); ``resolve`` makes the key
+    file's path absolute (relative to the config file)."""
+    if config is None:
+        return None
+    return DkimSigner(
+        DkimSettings(
+            domain=config.domain,
+            selector=config.selector,
+            private_key_file=resolve(config.private_key_file),
+            algorithm=config.algorithm,
+        )
+    )

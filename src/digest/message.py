@@ -67,6 +67,15 @@ def parse_sender(value: str) -> tuple[str, str]:
     return name, address
 
 
+def envelope_sender(from_: str, return_path: str | None = None, token: str = "") -> str:
+    """The envelope sender (SMTP ``MAIL FROM``, where bounces go) of one delivery: its VERP
+    return path when ``bounces.return_path`` is set and the row has a token, else the From
+    address. The one place that decides it."""
+    if return_path and token:
+        return return_path.replace("{token}", token)
+    return parse_sender(from_)[1]
+
+
 def make_message_id(domain: str, hint: str = "") -> str:
     """A globally unique Message-ID, chosen once per delivery before the first attempt."""
     prefix = re.sub(r"[^A-Za-z0-9.-]", "", hint)[:40]

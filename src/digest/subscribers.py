@@ -15,7 +15,10 @@ from digest.errors import DigestError
 from digest.headers import single_line
 from digest.store import Store, Subscriber
 
+SUPPRESSED = ("bounced", "complained")  # an import never mails them again
+
 CSV_FIELDS = ("email", "name", "digests")
+EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
 
 
@@ -89,6 +92,12 @@ def import_csv(
             )
             continue
         seen[email] = line
+        existing = store.subscriber_by_email(email)
+        if existing is not None and existing.status in SUPPRESSED:
+            report.problems.append(
+                f"{source}:{line}: {email} is {existing.status}: kept suppressed (skipped)"
+            )
+            continue
         _, created = store.add_subscriber(email, single_line(row.get("name") or ""), digests, now)
         if created:
             report.added += 1
@@ -98,10 +107,13 @@ def import_csv(
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:
+    """Every subscriber with their status: the suppressed ones too, so a list moved to another
+    tool keeps not mailing them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == "active":
-            writer.writerow([subscriber.email, subscriber.name, ";".join(subscriber.digests)])
+        writer.writerow(
+            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        )
     return out.getvalue()

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from digest.bounces.config import BouncesConfig
-from digest.bounces.events import COMPLAINT, FeedbackEvent
+from digest.bounces.events import COMPLAINT, DELAYED, HARD, SOFT, FeedbackEvent
 from digest.bounces.policy import IssueFeedback, Scored, decide, rate_limit_passed
 from digest.bounces.verp import token_in
 
@@ -185,3 +185,17 @@ class FeedbackRecorder:
             line = f"issue {issue_id} paused: {reason}"
             self.result.paused.append(line)
             self.notify(line)
+
+
+def describe_feedback(counts: dict[str, int]) -> str:
+    """``{"hard": 2, "complaint": 1}`` -> "2 bounces (2 hard, 0 soft), 1 complaint, 0 delayed"."""
+    hard, soft = counts.get(HARD, 0), counts.get(SOFT, 0)
+    complaints, delayed = counts.get(COMPLAINT, 0), counts.get(DELAYED, 0)
+
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    return (
+        f"{plural(hard + soft, 'bounce')} ({hard} hard, {soft} soft), "
+        f"{plural(complaints, 'complaint')}, {delayed} delayed"
+    )

@@ -145,6 +145,14 @@ class FeedbackStore(StoreBase):
             complained=int(counts.get(True, 0)),
         )
 
+    def issue_status(self, issue_id: int) -> tuple[str, str | None]:
+        """An issue's status and note, without its frozen content (senders ask per batch)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(issues.c.status, issues.c.note).where(issues.c.id == issue_id)
+            ).one()
+        return str(row.status), row.note
+
     def pause_for_feedback(self, issue_id: int, reason: str, now: datetime) -> bool:
         """Pause an issue still being sent; False if it is done (or paused) already."""
         with self.begin() as conn:

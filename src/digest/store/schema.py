@@ -214,6 +214,9 @@ workers = Table(
 ISSUE_SENDING, ISSUE_PAUSED, ISSUE_DONE, ISSUE_EMPTY, ISSUE_SKIPPED = (
     "sending", "paused", "done", "empty", "skipped",
 )  # fmt: skip
+# Subscriber states: bounced and complained are suppressed (no mail, never re-activated by
+# an import).
+SUBSCRIBER_STATUSES = ("active", "pending", "unsubscribed", "bounced", "complained")
 # Delivery states.
 PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
     "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
