@@ -4,6 +4,7 @@ from paths, an IMAP poll, one webhook request. Each records through one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -14,6 +15,9 @@ from digest.bounces.imap import poll
 from digest.bounces.intake import Report
 from digest.bounces.parse import parse_report
 from digest.bounces.record import FeedbackLedger, FeedbackRecorder, IntakeResult
+from digest.errors import DigestError
+
+log = logging.getLogger("digest.bounces")
 
 
 def take_reports(recorder: FeedbackRecorder, reports: Iterable[Report]) -> IntakeResult:
@@ -36,6 +40,22 @@ def fetch_imap(
         lambda report: recorder.report(report.data, report.origin, parse_report(report.data)),
     )
     return recorder.result
+
+
+def poll_for_run(
+    ledger: FeedbackLedger, config: BouncesConfig, clock: Callable[[], datetime]
+) -> None:
+    """One IMAP poll of ``digest run``: a failure is logged, never the end of the process."""
+    try:
+        result = fetch_imap(ledger, config, clock)
+    except DigestError as exc:
+        log.error("bounces: %s", exc)
+        return
+    except Exception:  # a database hiccup: try again at the next poll
+        log.exception("bounces: unexpected error; polling again later")
+        return
+    if result.reports:
+        log.info("bounces: %s", result.summary())
 
 
 def take_webhook(
