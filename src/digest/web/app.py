@@ -219,7 +219,7 @@ def create_app(
 ) -> Starlette:
     """Build the app for the site at ``config_path``. ``clock``, ``transport`` and
     ``environ`` replace the real ones in tests; ``watch`` starts the live-reload watcher."""
-    from digest.web import archive, preview, staff, subscription
+    from digest.web import archive, hooks, preview, staff, subscription
 
     env = os.environ if environ is None else environ
     loaded = load_config(config_path, environ=env)
@@ -255,6 +255,7 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("digest.web", "static")]), name="static"),
         *subscription.routes,
         *archive.routes,
+        *hooks.routes,
     ]
     if public_only:
         routes.append(Route("/", lambda request: RedirectResponse("/subscribe", 303)))

@@ -183,6 +183,20 @@ async def dashboard(request: Request) -> Response:
     )
 
 
+def _feedback(counts: dict[str, int]) -> dict[str, int] | None:
+    """Bounce-log counts of an issue for the dashboard (None: nothing came back)."""
+    if not counts:
+        return None
+    hard, soft = counts.get("hard", 0), counts.get("soft", 0)
+    return {
+        "bounces": hard + soft,
+        "hard": hard,
+        "soft": soft,
+        "complaints": counts.get("complaint", 0),
+        "delayed": counts.get("delayed", 0),
+    }
+
+
 def _dashboard_data(state: WebState) -> dict[str, Any]:
     loaded, store, now = state.loaded, state.store, state.now()
     rows = []
@@ -195,6 +209,9 @@ def _dashboard_data(state: WebState) -> dict[str, Any]:
                 "next_fire": loaded.schedule(name).next_fire(now),
                 "latest": latest,
                 "counts": {k: v for k, v in store.counts(latest.id).items() if v} if latest else {},
+                "feedback": _feedback(store.feedback_counts([latest.id])[latest.id])
+                if latest
+                else None,
                 "active": store.count_active(name),
             }
         )

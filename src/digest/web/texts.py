@@ -103,6 +103,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancel": "Abbrechen",
         "test_send": "Testversand an",
         "test_send_button": "Test senden",
+        "feedback": "Rückläufer und Beschwerden",
+        "feedback_counts": "{bounces} Rückläufer ({hard} dauerhaft, {soft} vorübergehend), "
+        "{complaints} Beschwerden, {delayed} verzögert",
+        "issue_note": "Hinweis",
         "in_doubt_title": "Unklare Zustellungen",
         "in_doubt_body": "Der Server hat nach der Übergabe nicht geantwortet; diese Nachrichten "
         "werden nicht automatisch erneut gesendet.",
@@ -259,6 +263,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancel": "Cancel",
         "test_send": "Test send to",
         "test_send_button": "Send test",
+        "feedback": "Bounces and complaints",
+        "feedback_counts": "{bounces} bounces ({hard} hard, {soft} soft), {complaints} "
+        "complaints, {delayed} delayed",
+        "issue_note": "Note",
         "in_doubt_title": "Deliveries in doubt",
         "in_doubt_body": "The server did not answer after the message was handed over; these "
         "are never re-sent automatically.",
