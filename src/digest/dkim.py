@@ -13,6 +13,7 @@ ends, so its hash is the SHA-256 of the bytes as they are.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 from collections.abc import Callable
@@ -93,7 +94,7 @@ class DkimSigner:
         dkim.hash_headers(
             hasher,
             _POLICY,
-            _POLICY.canonicalize_headers(headers),
+            [_relaxed(name, value) for name, value in headers],
             include,
             (b"DKIM-Signature", b" " + unsigned),
             dict(fields),
@@ -131,6 +132,14 @@ class DkimSigner:
         value = self.dns_record()
         chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
         return f"{self.record_name}. IN TXT ( {chunks} )"
+
+
+@functools.lru_cache(maxsize=512)
+def _relaxed(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """One header, relaxed-canonicalised (dkimpy). Most headers are the same in every message
+    of an issue (From, Subject, List-Id, the MIME headers): each is worked out once."""
+    canonical: tuple[bytes, bytes] = _POLICY.canonicalize_headers([(name, value)])[0]
+    return canonical
 
 
 def load_private_key(path: Path, algorithm: str) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
