@@ -13,8 +13,8 @@ ends, so its hash is the SHA-256 of the bytes as they are.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ checks the result parses to the same thing the full ``email`` pipeline builds.
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import re
 import secrets
@@ -17,10 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from digest.errors import HeaderError
 from digest.headers import check_header_value, single_line
-from digest.render import PLACEHOLDERS, RenderedIssue
+from digest.models import PLACEHOLDERS, RenderedIssue
+
+if TYPE_CHECKING:  # annotations only: importing the config would load its whole schema
+    from digest.config import DeliveryConfig, LoadedConfig
 
 _PLACEHOLDER = re.compile("|".join(re.escape(token) for token in PLACEHOLDERS.values()))
 # refold_source="all": otherwise a short non-ASCII value is written raw, not RFC 2047-encoded.
@@ -58,6 +64,7 @@ class Splicer:
         return "".join(pieces)
 
 
+@functools.lru_cache(maxsize=64)  # the same From for every message of an issue
 def parse_sender(value: str) -> tuple[str, str]:
     """``Name <addr>`` -> (name, addr); rejects what is not an address."""
     check_header_value("delivery.from", value)
@@ -67,13 +74,44 @@ def parse_sender(value: str) -> tuple[str, str]:
     return name, address
 
 
-def envelope_sender(from_: str, return_path: str | None = None, token: str = "") -> str:
-    """The envelope sender (SMTP ``MAIL FROM``, where bounces go) of one delivery: its VERP
-    return path when ``bounces.return_path`` is set and the row has a token, else the From
-    address. The one place that decides it."""
-    if return_path and token:
-        return return_path.replace("{token}", token)
-    return parse_sender(from_)[1]
+def envelope_sender(
+    delivery: DeliveryConfig, return_path: str | None = None, verp_token: str = ""
+) -> str:
+    """The envelope sender (SMTP ``MAIL FROM``, where bounces go) of a message: the one place
+    that decides it. A delivery with a VERP token, when ``bounces.return_path`` is set, gets
+    its own return path (``bounces+{token}@...``); everything else the From address."""
+    if return_path and verp_token:
+        return return_path.replace("{token}", verp_token)
+    return parse_sender(delivery.from_)[1]
+
+
+def sender_domain(delivery: DeliveryConfig) -> str:
+    """The domain of the From address: the right-hand side of every Message-ID."""
+    return parse_sender(delivery.from_)[1].rsplit("@", 1)[1]
+
+
+def list_id(loaded: LoadedConfig, digest_name: str) -> str:
+    configured = loaded.config.delivery.list_id
+    if configured:
+        return configured
+    host = urlsplit(loaded.config.site.links_url).hostname or "localhost"
+    title = loaded.digest(digest_name).title
+    return f"{title} <{digest_name}.{host}>"
+
+
+def message_template(
+    loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue
+) -> MessageTemplate:
+    """The digest's shared headers (From, Reply-To, List-Id, mailto unsubscribe) around
+    ``rendered``, as the configuration says."""
+    delivery = loaded.config.delivery
+    return MessageTemplate(
+        rendered,
+        sender=delivery.from_,
+        reply_to=delivery.reply_to,
+        list_id=list_id(loaded, digest_name),
+        unsubscribe_mailto=delivery.list_unsubscribe_mailto,
+    )
 
 
 def make_message_id(domain: str, hint: str = "") -> str:

@@ -27,21 +27,13 @@ from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
 from digest.markup import html_to_text, truncate
-from digest.models import Image, Item
+from digest.models import PLACEHOLDERS, Image, Item, RenderedIssue
 from digest.schedule import Period
 
 PREHEADER_LENGTH = 140
 # Gmail clips a message whose HTML exceeds ~102 KB, hiding the footer with the unsubscribe
 # link; stay under 100 KB.
 HTML_SIZE_LIMIT = 100 * 1024
-
-# Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
-# URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
-PLACEHOLDERS = {
-    "greeting": "__digest_greeting__",
-    "unsubscribe_url": "__digest_unsubscribe_url__",
-    "preferences_url": "__digest_preferences_url__",
-}
 
 KNOWN_MJML_TAGS = frozenset(
     """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font
@@ -56,14 +48,6 @@ _INLINE_MJ_STYLE = re.compile(
 )
 _STYLE_TAG = re.compile(r"<style\b", re.I)
 _MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
-
-
-@dataclass(frozen=True)
-class RenderedIssue:
-    subject: str
-    preheader: str
-    html: str
-    text: str
 
 
 @dataclass(frozen=True)
