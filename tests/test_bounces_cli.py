@@ -127,3 +127,32 @@ def test_digest_run_polls_the_bounce_mailbox(
         run.kill()
     assert imap.count("run") == 0
     assert imap.password not in run.text()
+
+
+@pytest.mark.parametrize(
+    ("bounces", "message"),
+    [
+        (
+            {"return_path": "bounces@example.org"},
+            'must be an address with one {token} before the "@"',
+        ),
+        (
+            {"max_bounce_rate": 2},
+            "bounces.max_bounce_rate: Input should be less than or equal to 1",
+        ),
+        (
+            {"webhooks": {"postmark": {"username": "u"}}},
+            "set username and password (basic auth) or secret",
+        ),
+        ({"imap": {"host": "h"}}, "bounces.imap.username: required key is missing"),
+    ],
+)
+def test_bad_bounce_settings_are_one_line(
+    site: Site, cli: CliRunner, bounces: dict[str, object], message: str
+) -> None:
+    data = yaml.safe_load(site.config.read_text(encoding="utf-8"))
+    data["bounces"] = bounces
+    site.config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = cli("-c", site.config, "bounces", "fetch")
+    assert result.code != 0 and len(result.err_lines) == 1, result.err
+    assert message in result.err and str(site.config) in result.err
