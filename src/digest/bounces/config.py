@@ -6,18 +6,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from digest.fields import StrictModel
 
 _DNS_NAME = re.compile(
     r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DkimConfig(_Model):
+class DkimConfig(StrictModel):
     domain: str
     selector: str
     private_key_file: str
@@ -31,7 +29,7 @@ class DkimConfig(_Model):
         return value
 
 
-class ImapConfig(_Model):
+class ImapConfig(StrictModel):
     host: str
     port: int = Field(default=993, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "ssl"
@@ -47,14 +45,14 @@ class ImapConfig(_Model):
     timeout: float = Field(default=30, gt=0)
 
 
-class SesHookConfig(_Model):
+class SesHookConfig(StrictModel):
     topic_arns: list[str] = Field(
         default_factory=list, description="Accept only these SNS topics (empty: any)."
     )
     confirm_subscriptions: bool = True
 
 
-class PostmarkHookConfig(_Model):
+class PostmarkHookConfig(StrictModel):
     username: str = ""
     password: SecretStr = SecretStr("")
     secret: SecretStr = SecretStr("")
@@ -69,15 +67,15 @@ class PostmarkHookConfig(_Model):
         return self
 
 
-class MailgunHookConfig(_Model):
+class MailgunHookConfig(StrictModel):
     signing_key: SecretStr
 
 
-class SendgridHookConfig(_Model):
+class SendgridHookConfig(StrictModel):
     public_key: str = Field(description="The verification key SendGrid shows (base64 or PEM).")
 
 
-class WebhooksConfig(_Model):
+class WebhooksConfig(StrictModel):
     ses: SesHookConfig | None = None
     postmark: PostmarkHookConfig | None = None
     mailgun: MailgunHookConfig | None = None
@@ -87,7 +85,7 @@ class WebhooksConfig(_Model):
     )
 
 
-class BouncesConfig(_Model):
+class BouncesConfig(StrictModel):
     return_path: str | None = Field(
         default=None, description='VERP envelope sender, e.g. "bounces+{token}@example.org".'
     )

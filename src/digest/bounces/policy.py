@@ -62,7 +62,7 @@ def decide(kind: str, now: datetime, history: Sequence[Scored], config: BouncesC
 @dataclass(frozen=True)
 class IssueFeedback:
     sent: int  # deliveries handed over
-    bounced: int  # deliveries with a counted bounce
+    bounced: int  # deliveries that bounced hard (soft bounces are the receiver's trouble)
     complained: int  # deliveries with a complaint
 
 

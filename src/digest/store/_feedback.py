@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from digest.bounces.events import COMPLAINT, DELAYED
+from digest.bounces.events import COMPLAINT, HARD
 from digest.bounces.policy import BOUNCED, COMPLAINED, IssueFeedback, Scored
 from digest.bounces.record import BounceRecord, DeliveryRef
 from digest.store._base import StoreBase
@@ -125,24 +125,24 @@ class FeedbackStore(StoreBase):
                     deliveries.c.status.in_((SENT, IN_DOUBT, FAILED_PERM)),
                 )
             ).scalar_one()
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     select(
-                        bounce_log.c.kind == COMPLAINT,
+                        bounce_log.c.kind,
                         func.count(func.distinct(bounce_log.c.delivery_id)),
                     )
                     .where(
                         bounce_log.c.issue_id == issue_id,
-                        bounce_log.c.kind != DELAYED,
+                        bounce_log.c.kind.in_((HARD, COMPLAINT)),
                         bounce_log.c.delivery_id.is_not(None),
                     )
-                    .group_by(bounce_log.c.kind == COMPLAINT)
+                    .group_by(bounce_log.c.kind)
                 ).all()
             )
         return IssueFeedback(
             sent=int(sent),
-            bounced=int(counts.get(False, 0)),
-            complained=int(counts.get(True, 0)),
+            bounced=int(counts.get(HARD, 0)),
+            complained=int(counts.get(COMPLAINT, 0)),
         )
 
     def issue_status(self, issue_id: int) -> tuple[str, str | None]:
