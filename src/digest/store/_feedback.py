@@ -40,7 +40,12 @@ class FeedbackStore(StoreBase):
         return self._delivery(deliveries.c.message_id == message_id)
 
     def latest_delivery_to(self, address: str) -> DeliveryRef | None:
-        return self._delivery(func.lower(deliveries.c.email) == address.lower())
+        """The latest delivery to the subscriber with that address (addresses are stored
+        lower-cased; both lookups use an index, however long the history)."""
+        subscriber_id = self.subscriber_id_for(address)
+        if subscriber_id is None:
+            return None
+        return self._delivery(deliveries.c.subscriber_id == subscriber_id)
 
     def _delivery(self, condition: Any) -> DeliveryRef | None:
         with self.engine.connect() as conn:
@@ -60,7 +65,7 @@ class FeedbackStore(StoreBase):
     def subscriber_id_for(self, address: str) -> int | None:
         with self.engine.connect() as conn:
             found = conn.execute(
-                select(subscribers.c.id).where(func.lower(subscribers.c.email) == address.lower())
+                select(subscribers.c.id).where(subscribers.c.email == address.strip().lower())
             ).scalar()
         return int(found) if found is not None else None
 
