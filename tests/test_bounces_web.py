@@ -141,7 +141,9 @@ def test_the_dashboard_shows_the_latest_issues_bounces_and_pause(client: TestCli
     store = store_of(client)
     issue = make_issue(store, subscribers=2)
     with store.begin() as conn:
-        conn.exec_driver_sql("UPDATE deliveries SET status = 'sent'")
+        conn.exec_driver_sql(
+            "UPDATE deliveries SET status = 'sent', payload_at = '2026-11-20 07:00:00'"
+        )
     recorder = FeedbackRecorder(store, BouncesConfig(min_sample=1), lambda: NOW)
     recorder.report(b"r", "test", [FeedbackEvent(HARD, "s000@example.org", "5.1.1")])
     assert store.issue_by_id(issue.id).status == "paused"

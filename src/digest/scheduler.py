@@ -42,6 +42,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from digest.bounces.policy import paused_for_feedback
 from digest.bounces.service import poll_for_run
 from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryReport, utc_now
@@ -299,6 +300,8 @@ class Runner:
     def _resume(self, issue: IssueRow, now: datetime) -> None:
         name = issue.digest
         if issue.status == ISSUE_PAUSED:
+            if paused_for_feedback(issue.note):
+                return  # staff decide: 'digest send' resumes it once the list is clean
             tried = self._paused_tried.get(issue.id)
             if tried is not None and now - tried < self.paused_retry:
                 return

@@ -59,6 +59,15 @@ def decide(kind: str, now: datetime, history: Sequence[Scored], config: BouncesC
     return Decision(config.soft_score, None, f"soft bounce: score {total:g}")
 
 
+# The note of an issue paused by its bounce or complaint rate starts with this: such an issue
+# waits for staff ('digest send DIGEST' resumes it), never for the scheduler's retry.
+FEEDBACK_PAUSE = "bounce/complaint limit: "
+
+
+def paused_for_feedback(note: str | None) -> bool:
+    return bool(note and note.startswith(FEEDBACK_PAUSE))
+
+
 @dataclass(frozen=True)
 class IssueFeedback:
     sent: int  # deliveries handed over

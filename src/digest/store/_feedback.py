@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from digest.bounces.events import COMPLAINT, HARD
-from digest.bounces.policy import BOUNCED, COMPLAINED, IssueFeedback, Scored
+from digest.bounces.policy import BOUNCED, COMPLAINED, FEEDBACK_PAUSE, IssueFeedback, Scored
 from digest.bounces.record import BounceRecord, DeliveryRef
 from digest.store._base import StoreBase
 from digest.store.schema import (
@@ -40,12 +40,17 @@ class FeedbackStore(StoreBase):
         return self._delivery(deliveries.c.message_id == message_id)
 
     def latest_delivery_to(self, address: str) -> DeliveryRef | None:
-        """The latest delivery to the subscriber with that address (addresses are stored
-        lower-cased; both lookups use an index, however long the history)."""
+        """The latest delivery whose message went out to the subscriber with that address
+        (addresses are stored lower-cased; both lookups use an index)."""
         subscriber_id = self.subscriber_id_for(address)
         if subscriber_id is None:
             return None
-        return self._delivery(deliveries.c.subscriber_id == subscriber_id)
+        return self._delivery(
+            and_(
+                deliveries.c.subscriber_id == subscriber_id,
+                deliveries.c.payload_at.is_not(None),
+            )
+        )
 
     def _delivery(self, condition: Any) -> DeliveryRef | None:
         with self.engine.connect() as conn:
@@ -164,7 +169,7 @@ class FeedbackStore(StoreBase):
             result = conn.execute(
                 update(issues)
                 .where(issues.c.id == issue_id, issues.c.status == ISSUE_SENDING)
-                .values(status=ISSUE_PAUSED, note=reason)
+                .values(status=ISSUE_PAUSED, note=FEEDBACK_PAUSE + reason)
             )
         return bool(result.rowcount)
 
