@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import dkim
+import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,6 +23,7 @@ from digest.store import Store
 from tests.conftest import AT_TEXT, CliRunner, Site
 from tests.smtp_server import import_subscribers, running, use_smtp
 
+pytestmark = pytest.mark.both_databases
 RETURN_PATH = "bounces+{token}@example.org"
 NEXT_WEEK = "2017-12-04T08:00:00+01:00"  # the 29 November item
 CSV = (

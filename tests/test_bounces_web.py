@@ -53,8 +53,13 @@ def client(site: Site) -> Iterator[TestClient]:
         }
     }
     site.config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    app = create_app(site.config, clock=lambda: NOW, environ={}, watch=False)
-    app.state.web.extra["sns_fetch"] = lambda url: SNS_CERT if url == CERT_URL else b""
+    app = create_app(
+        site.config,
+        clock=lambda: NOW,
+        environ={},
+        watch=False,
+        sns_fetch=lambda url: SNS_CERT if url == CERT_URL else b"",
+    )
     with TestClient(app, base_url=BASE) as test_client:
         app.state.web.store.add_subscriber(ADDRESS, "Rita", ["weekly"], NOW)
         yield test_client

@@ -15,8 +15,6 @@ from digest.errors import DigestError
 from digest.headers import single_line
 from digest.store import Store, Subscriber
 
-SUPPRESSED = ("bounced", "complained")  # an import never mails them again
-
 CSV_FIELDS = ("email", "name", "digests")
 EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
@@ -76,6 +74,7 @@ def import_csv(
         raise AddressError(f"{source}:1: header must name the columns email,name,digests")
     reader.fieldnames = header
     seen: dict[str, int] = {}
+    valid: list[tuple[str, str, list[str]]] = []
     for row in reader:
         line = reader.line_num
         try:
@@ -92,17 +91,14 @@ def import_csv(
             )
             continue
         seen[email] = line
-        existing = store.subscriber_by_email(email)
-        if existing is not None and existing.status in SUPPRESSED:
-            report.problems.append(
-                f"{source}:{line}: {email} is {existing.status}: kept suppressed (skipped)"
-            )
-            continue
-        _, created = store.add_subscriber(email, single_line(row.get("name") or ""), digests, now)
-        if created:
-            report.added += 1
-        else:
-            report.updated += 1
+        valid.append((email, single_line(row.get("name") or ""), digests))
+    suppressed = store.suppressed_among([email for email, _, _ in valid])
+    for email, status in suppressed.items():  # a re-import never mails them again
+        report.problems.append(
+            f"{source}:{seen[email]}: {email} is {status}: kept suppressed (skipped)"
+        )
+    valid = [row for row in valid if row[0] not in suppressed]
+    report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
     return report
 
 

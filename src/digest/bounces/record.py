@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -187,7 +187,7 @@ class FeedbackRecorder:
             self.notify(line)
 
 
-def describe_feedback(counts: dict[str, int]) -> str:
+def describe_feedback(counts: Mapping[str, int]) -> str:
     """``{"hard": 2, "complaint": 1}`` -> "2 bounces (2 hard, 0 soft), 1 complaint, 0 delayed"."""
     hard, soft = counts.get(HARD, 0), counts.get(SOFT, 0)
     complaints, delayed = counts.get(COMPLAINT, 0), counts.get(DELAYED, 0)

@@ -34,6 +34,8 @@ from digest.store.schema import (
     SENDING,
     SENT,
     SKIPPED,
+    SUBSCRIBER_ACTIVE,
+    SUPPRESSED_STATES,
     WORKER_LEASE,
     deliveries,
     issues,
@@ -91,9 +93,15 @@ class DeliveryStore(IssueStore):
                 rows = conn.execute(query).all()
                 if not rows:
                     return []
-                wanted = [r for r in rows if r.subscriber_status == "active" and r.still_subscribed]
+                wanted = [
+                    r
+                    for r in rows
+                    if r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed
+                ]
                 gone = [
-                    r for r in rows if not (r.subscriber_status == "active" and r.still_subscribed)
+                    r
+                    for r in rows
+                    if not (r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed)
                 ]
                 # Skip them and look further: a batch of leavers is not the end. Bounced and
                 # complained addresses are skipped too (suppressed after the issue began).
@@ -228,19 +236,6 @@ class DeliveryStore(IssueStore):
                 )
             )
 
-    def expire_retries(self, issue_id: int, error: str) -> int:
-        """failed_temp rows that will not be retried any more become failed_perm."""
-        with self.begin() as conn:
-            result = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED_TEMP)
-                .values(
-                    status=FAILED_PERM,
-                    last_error=func.coalesce(deliveries.c.last_error, "") + f" ({error})",
-                )
-            )
-        return int(result.rowcount)
-
     def _update_delivery(self, delivery_id: int, **values: Any) -> None:
         with self.begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
@@ -370,6 +365,6 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _skip_reason(subscriber_status: str) -> str:
-    if subscriber_status in ("bounced", "complained"):
+    if subscriber_status in SUPPRESSED_STATES:
         return f"suppressed before sending: {subscriber_status}"
     return "unsubscribed before sending"

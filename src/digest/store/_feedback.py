@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from digest.store.schema import (
     ISSUE_PAUSED,
     ISSUE_SENDING,
     SENT,
+    SUPPRESSED_STATES,
     bounce_log,
     deliveries,
     issues,
@@ -73,6 +75,20 @@ class FeedbackStore(StoreBase):
                 select(subscribers.c.id).where(subscribers.c.email == address.strip().lower())
             ).scalar()
         return int(found) if found is not None else None
+
+    def suppressed_among(self, emails: Sequence[str]) -> dict[str, str]:
+        """Which of these addresses are bounced or complained (address -> status)."""
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(emails), 500):
+                rows = conn.execute(
+                    select(subscribers.c.email, subscribers.c.status).where(
+                        subscribers.c.email.in_(emails[start : start + 500]),
+                        subscribers.c.status.in_(SUPPRESSED_STATES),
+                    )
+                ).all()
+                found.update((str(row.email), str(row.status)) for row in rows)
+        return found
 
     def soft_history(self, subscriber_id: int, since: datetime) -> list[Scored]:
         with self.engine.connect() as conn:

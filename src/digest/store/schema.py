@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -21,10 +20,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    inspect,
 )
 
-SCHEMA_VERSION = 5
+# The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,8 +44,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 metadata = MetaData()
-
-schema_info = Table("schema_info", metadata, Column("version", Integer, nullable=False))
 
 items = Table(
     "items",
@@ -135,6 +132,7 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("claimed_by", String(100), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),  # schema 5: the claim's lease end
     Column("payload_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
@@ -145,9 +143,26 @@ deliveries = Table(
 uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
 # A bounce that names only an address finds the subscriber's latest delivery by this.
 ix_deliveries_subscriber = Index("ix_deliveries_subscriber", deliveries.c.subscriber_id)
-# Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
-# instead of scanning every row already sent (25 ms per claim at the end of 100k rows).
-ix_deliveries_due = Index("ix_deliveries_due", deliveries.c.issue_id, deliveries.c.status)
+# Schema 5: claims read the next due rows of an issue in id order straight off this index,
+# however much history the table holds (PostgreSQL, unlike SQLite, does not add the row id
+# to an index by itself: with (issue_id, status) alone a claim sorted, 6 ms rising to 40 ms).
+ix_deliveries_claim = Index(
+    "ix_deliveries_claim", deliveries.c.issue_id, deliveries.c.status, deliveries.c.id
+)
+# Rows being sent and rows in doubt are few, whatever the history: crash recovery, lease
+# renewal and the in-doubt report read these partial indexes, never the whole table.
+ix_deliveries_sending = Index(
+    "ix_deliveries_sending",
+    deliveries.c.claimed_by,
+    sqlite_where=deliveries.c.status == "sending",
+    postgresql_where=deliveries.c.status == "sending",
+)
+ix_deliveries_in_doubt = Index(
+    "ix_deliveries_in_doubt",
+    deliveries.c.issue_id,
+    sqlite_where=deliveries.c.status == "in_doubt",
+    postgresql_where=deliveries.c.status == "in_doubt",
+)
 
 # Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
 # with which form and consent text; confirmed_at is set when the confirm button was pressed.
@@ -216,40 +231,20 @@ workers = Table(
 ISSUE_SENDING, ISSUE_PAUSED, ISSUE_DONE, ISSUE_EMPTY, ISSUE_SKIPPED = (
     "sending", "paused", "done", "empty", "skipped",
 )  # fmt: skip
-# Subscriber states: bounced and complained are suppressed (no mail, never re-activated by
-# an import).
-SUBSCRIBER_STATUSES = ("active", "pending", "unsubscribed", "bounced", "complained")
 # Delivery states.
 PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
     "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
 )  # fmt: skip
 DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED)
+# Subscriber states. Bounced and complained addresses are suppressed: no mail, and an import
+# never re-activates them.
+SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
+    "pending", "active", "unsubscribed",
+)  # fmt: skip
+SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED = "bounced", "complained"
+SUBSCRIBER_STATES = (
+    SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, SUBSCRIBER_BOUNCED,
+    SUBSCRIBER_COMPLAINED,
+)  # fmt: skip
+SUPPRESSED_STATES = (SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED)
 WORKER_LEASE = timedelta(minutes=2)
-
-
-def _migrate_2(conn: Connection) -> None:
-    """Schema 2: the consents table (double opt-in sign-ups)."""
-    consents.create(conn, checkfirst=True)
-
-
-def _migrate_3(conn: Connection) -> None:
-    """Schema 3: source_states (conditional-GET validators and source health)."""
-    source_states.create(conn, checkfirst=True)
-
-
-def _migrate_4(conn: Connection) -> None:
-    """Schema 4: the index claims use (deliveries by issue and status)."""
-    ix_deliveries_due.create(conn, checkfirst=True)
-
-
-def _migrate_5(conn: Connection) -> None:
-    """Schema 5: the bounce log and each delivery's VERP token (old rows keep none)."""
-    bounce_log.create(conn, checkfirst=True)
-    if "verp_token" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:
-        conn.exec_driver_sql("ALTER TABLE deliveries ADD COLUMN verp_token VARCHAR(32)")
-        uq_deliveries_verp_token.create(conn)
-    ix_deliveries_subscriber.create(conn, checkfirst=True)
-
-
-# version -> function(conn); version 1 is create_all
-MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5}

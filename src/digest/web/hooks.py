@@ -13,27 +13,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest.bounces.events import WebhookRefused
-from digest.bounces.hooks import HookRequest, Provider, fetch_https, providers
+from digest.bounces.hooks import HookRequest
 from digest.bounces.service import take_webhook
-from digest.web.app import WebState, web_state
+from digest.web.state import web_state
 
 log = logging.getLogger("digest.web")
 MAX_BODY = 1_000_000  # SNS messages are at most 256 KB; SendGrid batches stay well below this
 
 
-def _providers(state: WebState) -> dict[str, Provider]:
-    made = state.extra.get("hook_providers")
-    if made is None:
-        fetch = state.extra.get("sns_fetch", fetch_https)  # tests inject their own
-        made = providers(state.loaded.config.bounces.webhooks, fetch)
-        state.extra["hook_providers"] = made
-    return dict(made)
-
-
 async def hook(request: Request) -> Response:
     state = web_state(request)
     name = request.path_params["provider"]
-    provider = _providers(state).get(name)
+    provider = state.hooks.get(name)
     if provider is None:
         return PlainTextResponse("not configured\n", status_code=404)
     body = await request.body()
