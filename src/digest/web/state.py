@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest import words
+from digest.bounces.hooks import Provider
 from digest.catalogue import Translator
 from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
@@ -45,6 +46,7 @@ class WebState:
     signup_limit: RateLimiter
     login_limit: RateLimiter
     jobs: Jobs
+    hooks: Mapping[str, Provider]  # the configured webhook providers by route name
 
     @property
     def formatters(self) -> Formatters:
