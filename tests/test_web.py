@@ -354,6 +354,11 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
     web.subscriber("two@example.net")
     web.login()
     dashboard = web.client.get("/")
+    web.client.post(
+        "/test-send/weekly",
+        data={"csrf": csrf_of(dashboard.text, "/test-send/weekly"), "address": "nope"},
+    )
+    assert "weekly: Bitte geben Sie eine gültige E-Mail-Adresse ein" in web.client.get("/").text
     response = web.client.post(
         "/test-send/weekly",
         data={"csrf": csrf_of(dashboard.text, "/test-send/weekly"), "address": "me@example.org"},

@@ -186,8 +186,8 @@ async def test_send(request: Request) -> Response:
     state, name = action.state, action.digest
     try:
         address = normalise_address(str(action.form.get("address") or ""))
-    except AddressError as exc:
-        state.jobs.note(f"{name}: {exc}")
+    except AddressError:
+        state.jobs.note(f"{name}: {state.texts['error_email']}")  # the reason is English
         return RedirectResponse("/", status_code=303)
     started = state.jobs.start(name, lambda: _test_job(state, name, address))
     key = "job_test_started" if started else "job_busy"
