@@ -22,6 +22,7 @@ from digest.store._base import (
 from digest.store._deliveries import DeliveryStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
+from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     Consent,
@@ -66,13 +67,14 @@ from digest.store.schema import (
     ix_deliveries_sending,
     metadata,
     source_states,
+    staff_sessions,
     subscribers,
     subscriptions,
     workers,
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, StoreBase):
+class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, SessionStore, StoreBase):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -101,6 +103,7 @@ __all__ = [
     "DeliveryRow",
     "IssueExists",
     "IssueRow",
+    "StaffSession",
     "Store",
     "StoredItem",
     "Subscriber",
@@ -122,6 +125,7 @@ __all__ = [
     "resolve_database_url",
     "source_states",
     "sqlite_path",
+    "staff_sessions",
     "subscribers",
     "subscriptions",
     "workers",

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -199,6 +199,21 @@ workers = Table(
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Staff login sessions (schema 6): the cookie carries a random id, the row its SHA-256, so a
+# copy of the database opens no session. A row ends when revoked (logout), when idle or past
+# its absolute end, or when its password fingerprint is no longer the configured one.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("staff_user", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 # Issue states.

@@ -75,10 +75,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "password_label": "Passwort",
         "login_button": "Einloggen",
         "login_failed": "Benutzername oder Passwort ist falsch.",
-        "login_not_configured": "Für die Redaktion ist kein Passwort eingerichtet: "
-        "'digest hash-password' ausführen und das Ergebnis als web.staff_password_hash in "
-        "config.yaml eintragen. Bis dahin sind Vorschau und Übersicht nur vom selben "
-        "Rechner aus erreichbar, Versandaktionen sind gesperrt.",
+        "login_not_configured": "Für die Redaktion ist kein Passwort eingerichtet. Öffnen Sie "
+        "den einmaligen Anmeldelink, den 'digest serve' beim Start ausgibt, oder führen Sie "
+        "'digest hash-password' aus und tragen Sie das Ergebnis als web.staff_password_hash "
+        "in config.yaml ein.",
+        "login_link_used_title": "Anmeldelink ungültig",
+        "login_link_used_body": "Dieser Anmeldelink ist falsch oder wurde schon benutzt. "
+        "Starten Sie 'digest serve' neu, um einen neuen zu erhalten, oder richten Sie ein "
+        "Passwort ein (web.staff_password_hash).",
         "logout": "Ausloggen",
         "dashboard_title": "Übersicht",
         "staff_nav": "Redaktion",
@@ -232,9 +236,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "password_label": "Password",
         "login_button": "Log in",
         "login_failed": "Wrong user name or password.",
-        "login_not_configured": "No staff password is set up: run 'digest hash-password' and "
-        "put the result into config.yaml as web.staff_password_hash. Until then preview and "
-        "dashboard answer only this machine, and send actions are locked.",
+        "login_not_configured": "No staff password is set up. Open the one-time login link "
+        "'digest serve' printed at start, or run 'digest hash-password' and put the result "
+        "into config.yaml as web.staff_password_hash.",
+        "login_link_used_title": "Login link not valid",
+        "login_link_used_body": "This login link is wrong or was used already. Restart "
+        "'digest serve' for a new one, or set up a password (web.staff_password_hash).",
         "logout": "Log out",
         "dashboard_title": "Dashboard",
         "staff_nav": "Staff",
