@@ -44,7 +44,7 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
         print(
             "digest: no web.staff_password_hash: staff pages open only through this one-time "
             f"login link (see 'digest hash-password'):\n"
-            f"    http://{shown}:{port}/login?{LOGIN_TOKEN_PARAM}={token}",
+            f"    http://{_link_host(host)}:{port}/login?{LOGIN_TOKEN_PARAM}={token}",
             flush=True,
         )
     uvicorn.run(
@@ -58,6 +58,15 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
         **proxy_options(web.trusted_proxies),
     )
     return 0
+
+
+def _link_host(host: str) -> str:
+    """The host for a link to a server bound to ``host`` (a wildcard: this machine)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:
