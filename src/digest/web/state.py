@@ -17,6 +17,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from digest.bounces.hooks import Provider
 from digest.catalogue import Translator
 from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
@@ -47,6 +48,7 @@ class WebState:
     login_limit: RateLimiter  # attempts per client
     account_limit: RateLimiter  # failed logins per account name
     jobs: Jobs
+    hooks: Mapping[str, Provider]  # the configured webhook providers by route name
 
     @property
     def formatters(self) -> Formatters:

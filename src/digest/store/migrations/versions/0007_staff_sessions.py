@@ -1,7 +1,7 @@
-"""Schema 6 (issue 14): staff_sessions, server-side staff login sessions.
+"""Schema 7 (issue 14): staff_sessions, server-side staff login sessions.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:
