@@ -368,7 +368,12 @@ class SmtpConfig(_Model):
     password: SecretStr = SecretStr("")
     connections: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0, description="Messages per second; 0 = unlimited.")
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(
+        default=30, gt=0, description="Seconds for each server reply (the whole reply)."
+    )
+    message_timeout: float = Field(
+        default=120, gt=0, description="Seconds for one message, MAIL FROM to the last reply."
+    )
 
 
 class RetryConfig(_Model):
