@@ -26,7 +26,7 @@ from digest.config import LoadedConfig
 from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
-from digest.markup import html_to_text, truncate
+from digest.markup import body_text, fit_column, truncate
 from digest.models import Image, Item
 from digest.schedule import Period
 
@@ -78,6 +78,7 @@ class ItemView:
     text: str
     image: Image | None
     tags: tuple[str, ...]
+    heading_level: int  # h2 under the digest's h1, h3 under a group heading
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ class Renderer:
 
     def _context(self, digest_name: str, items: Sequence[Item], period: Period) -> dict[str, Any]:
         digest = self.loaded.digest(digest_name)
-        views = [_view(item) for item in items]
+        level = 2 if digest.group_by == "none" else 3
+        views = [_view(item, level) for item in items]
         period_text = self._period_text(period)
         return {
             "site": self.site,
@@ -296,31 +298,50 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
 
 
+_LIST_MARKER = re.compile(r"(?:\s*)(?:[-*>] |\d+\. )")
+
+
 def _wrap(text: str, width: int = 72, indent: str = "") -> str:
+    """Fill each paragraph to ``width``. A paragraph of several lines (a list, a table, lines
+    broken by ``<br>``) is filled line by line, a list item hanging under its marker; a line
+    indented by four spaces (``pre``) is kept as it is."""
     paragraphs = [p for p in str(text).split("\n\n") if p.strip()]
     return "\n\n".join(
-        textwrap.fill(
-            " ".join(p.split()),
-            width=width,
-            initial_indent=indent,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        for p in paragraphs
+        "\n".join(_fill_line(line, width, indent) for line in paragraph.split("\n"))
+        if "\n" in paragraph.strip("\n") or paragraph.startswith("    ")
+        else _fill_line(" ".join(paragraph.split()), width, indent)
+        for paragraph in paragraphs
     )
 
 
-def _view(item: Item) -> ItemView:
+def _fill_line(line: str, width: int, indent: str) -> str:
+    if line.startswith("    "):
+        return indent + line.rstrip()
+    marker = _LIST_MARKER.match(line)
+    hanging = " " * len(marker.group(0)) if marker else ""
+    return textwrap.fill(
+        line.strip() if not marker else line.rstrip(),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _view(item: Item, heading_level: int) -> ItemView:
     return ItemView(
         title=single_line(item.title),  # a title is one line, whatever the source sent
         url=item.url,
         date=item.published_at,
         summary=item.summary,
-        html=Markup(item.body_html),  # sanitised by nh3 when the source read it
-        text=html_to_text(item.body_html),
+        # sanitised by nh3 when the source read it; fitted to the column here, at render time,
+        # so that items stored before a layout change fit as well
+        html=Markup(fit_column(item.body_html, heading_level=heading_level)),
+        text=body_text(item.body_html),
         image=item.image,
         tags=item.tags,
+        heading_level=heading_level,
     )
 
 
