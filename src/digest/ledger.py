@@ -22,8 +22,9 @@ from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
 from digest.message import make_message_id, parse_sender
 from digest.models import Collection, Item, Problem
-from digest.render import HTML_SIZE_LIMIT, RenderedIssue, Renderer
+from digest.render import RenderedIssue, Renderer
 from digest.schedule import Period
+from digest.size import HTML_SIZE_LIMIT
 from digest.sources import Source, sources_for
 from digest.sources.base import is_partial_listing
 from digest.store import (

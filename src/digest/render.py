@@ -31,10 +31,6 @@ from digest.models import Image, Item
 from digest.schedule import Period
 
 PREHEADER_LENGTH = 140
-# Gmail clips a message whose HTML exceeds ~102 KB, hiding the footer with the unsubscribe
-# link; stay under 100 KB.
-HTML_SIZE_LIMIT = 100 * 1024
-
 # Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
 # URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
 PLACEHOLDERS = {
