@@ -12,7 +12,7 @@ import re
 import textwrap
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,13 @@ from digest.schedule import Period
 PREHEADER_LENGTH = 140
 # Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
 # URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
+PLACEHOLDER_PREFIX = "__digest_"
 PLACEHOLDERS = {
     "greeting": "__digest_greeting__",
     "unsubscribe_url": "__digest_unsubscribe_url__",
     "preferences_url": "__digest_preferences_url__",
 }
+_DEFUSED_PREFIX = "_\u200b_digest_"
 
 KNOWN_MJML_TAGS = frozenset(
     """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font
@@ -326,19 +328,33 @@ def _fill_line(line: str, width: int, indent: str) -> str:
 
 
 def _view(item: Item, heading_level: int) -> ItemView:
+    """What templates see of an item, every value defused (:func:`defuse`)."""
+    image = item.image
+    if image is not None:
+        image = replace(image, src=defuse(image.src), alt=defuse(image.alt))
+    # Sanitised by nh3 when the source read it; fitted to the column here, at render time, so
+    # that items stored before a layout change fit as well. fit_column serialises with lxml:
+    # every character reference is written out as the character, so defuse sees them all.
+    body = fit_column(item.body_html, heading_level=heading_level)
     return ItemView(
-        title=single_line(item.title),  # a title is one line, whatever the source sent
-        url=item.url,
+        title=defuse(single_line(item.title)),  # a title is one line, whatever the source sent
+        url=defuse(item.url) if item.url else None,
         date=item.published_at,
-        summary=item.summary,
-        # sanitised by nh3 when the source read it; fitted to the column here, at render time,
-        # so that items stored before a layout change fit as well
-        html=Markup(fit_column(item.body_html, heading_level=heading_level)),
-        text=body_text(item.body_html),
-        image=item.image,
-        tags=item.tags,
+        summary=defuse(item.summary),
+        html=Markup(defuse(body)),
+        text=defuse(body_text(item.body_html)),
+        image=image,
+        tags=tuple(defuse(tag) for tag in item.tags),
         heading_level=heading_level,
     )
+
+
+def defuse(value: str) -> str:
+    """Content can never produce a per-recipient placeholder: a ``__digest_`` in an item's
+    text, address or HTML gets a zero-width space between its underscores, so the splice
+    (:mod:`digest.message`), which fills only exact placeholders, leaves it alone. Templates
+    and config are written by staff and are not defused."""
+    return value.replace(PLACEHOLDER_PREFIX, _DEFUSED_PREFIX)
 
 
 def _group(
