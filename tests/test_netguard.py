@@ -1,0 +1,81 @@
+"""The SSRF guard: feeds and pages only from public addresses, unless allow-listed.
+
+The names are resolved by a resolver the test controls (no DNS); the only server is a real
+one on 127.0.0.1, reached when allow-listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+import pytest
+
+from digest.netguard import AddressPolicy, BlockedAddress, guarded_transport
+from tests.localserver import LocalServer
+
+ZONE = {
+    "feeds.example": ["127.0.0.1"],  # a public-looking name pointing at this machine
+    "metadata.example": ["169.254.169.254"],
+    "lan.example": ["10.1.2.3"],
+    "mixed.example": ["93.184.216.34", "192.168.0.7"],
+    "mapped.example": ["::ffff:127.0.0.1"],
+    "public.example": ["93.184.216.34"],
+}
+
+
+def resolver(host: str, port: int) -> Sequence[str]:
+    return ZONE.get(host, [host])  # an address literal resolves to itself
+
+
+def policy(*allow: str) -> AddressPolicy:
+    return AddressPolicy.from_config(allow, resolver=resolver)
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("feeds.example", "feeds.example resolves to 127.0.0.1, which is a loopback address"),
+        ("metadata.example", "resolves to 169.254.169.254, which is a link-local address"),
+        ("lan.example", "resolves to 10.1.2.3, which is a private address"),
+        ("mixed.example", "resolves to 192.168.0.7, which is a private address"),
+        ("mapped.example", "resolves to ::ffff:127.0.0.1, which is a loopback address"),
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("[::1]", "[::1] is a loopback address"),
+        ("0.0.0.0", "0.0.0.0 is a private address"),
+    ],
+)
+def test_non_public_addresses_are_refused_after_resolution(host: str, reason: str) -> None:
+    with pytest.raises(BlockedAddress) as caught:
+        policy().addresses(host, 80)
+    assert reason in str(caught.value)
+    assert "sources.allow_private" in str(caught.value)
+
+
+def test_public_and_allow_listed_addresses_pass() -> None:
+    assert policy().addresses("public.example", 443) == ["93.184.216.34"]
+    assert policy("10.0.0.0/8").addresses("lan.example", 80) == ["10.1.2.3"]
+    assert policy("lan.example").addresses("lan.example", 80) == ["10.1.2.3"]
+    assert policy("127.0.0.1").addresses("feeds.example", 80) == ["127.0.0.1"]
+
+
+def test_the_connection_goes_to_the_checked_address_and_redirects_are_checked_too() -> None:
+    with LocalServer() as server:
+        server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml")
+        server.add("/away", b"", status=302, headers={"Location": "http://lan.example/x"})
+        port = server.url("/").rsplit(":", 1)[1].split("/")[0]
+        allowed = guarded_transport(policy("127.0.0.1"))
+        with httpx.Client(transport=allowed) as client:
+            # The name is looked up by the guard's resolver, the socket goes to 127.0.0.1.
+            response = client.get(f"http://feeds.example:{port}/feed.xml")
+            assert response.status_code == 200 and response.content == b"<rss/>"
+            first = client.get(f"http://feeds.example:{port}/away")
+            assert first.status_code == 302
+            with pytest.raises(BlockedAddress, match=r"10\.1\.2\.3, which is a private address"):
+                client.get(first.headers["location"])
+        with (
+            httpx.Client(transport=guarded_transport(policy())) as client,
+            pytest.raises(BlockedAddress, match="loopback"),
+        ):
+            client.get(f"http://feeds.example:{port}/feed.xml")
+    assert [seen.path for seen in server.requests] == ["/feed.xml", "/away"]
