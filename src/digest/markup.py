@@ -53,6 +53,24 @@ _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|li|h[1-6]|blockquote|tr|pre)>|<br\s*/?>", re.IGNORECASE)
 
 
+# C0 controls but tab, LF and CR; DEL and the C1 controls; UTF-16 surrogates (lone ones are
+# not text); the noncharacters U+FDD0-U+FDEF and U+xFFFE/U+xFFFF of every plane. XML 1.0 and
+# so MJML's parser refuse them; mail clients show them as boxes at best.
+_NOT_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(
+        f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17)
+    )
+    + "]"
+)
+
+
+def clean_text(value: str) -> str:
+    """``value`` without the characters that are not text (control characters other than
+    tab and line ends, surrogates, noncharacters): what every source's items pass through."""
+    return _NOT_TEXT.sub("", value)
+
+
 def sanitize_html(raw_html: str, base_url: str | None = None) -> str:
     """Clean untrusted HTML; relative links and images resolve against ``base_url``."""
 
