@@ -32,6 +32,11 @@ LABELS: dict[str, dict[str, str]] = {
         "other_items": "Weitere Beiträge",
         "items_count": "{count} neue Beiträge",
         "sample_name": "Erika Mustermann",
+        "body_shortened": "Dieser Beitrag ist für eine E-Mail zu lang und wurde hier gekürzt.",
+        "items_waiting_one": "Ein weiterer Beitrag passte nicht mehr in diese E-Mail; er folgt "
+        "in der nächsten Ausgabe.",
+        "items_waiting": "{count} weitere Beiträge passten nicht mehr in diese E-Mail; sie "
+        "folgen in der nächsten Ausgabe.",
     },
     "en": {
         "read_more": "Read more",
@@ -47,6 +52,11 @@ LABELS: dict[str, dict[str, str]] = {
         "other_items": "More",
         "items_count": "{count} new posts",
         "sample_name": "Jane Doe",
+        "body_shortened": "This item is too long for an email and was shortened here.",
+        "items_waiting_one": "One more item did not fit into this email; it follows in the "
+        "next issue.",
+        "items_waiting": "{count} more items did not fit into this email; they follow in the "
+        "next issue.",
     },
 }
 

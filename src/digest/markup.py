@@ -126,6 +126,31 @@ def fit_column(fragment: str, *, heading_level: int = 3, width: int = COLUMN_WID
     return _inner_html(root)
 
 
+def shorten_html(fragment: str, max_bytes: int) -> tuple[str, bool]:
+    """The leading blocks of ``fragment`` that fit in ``max_bytes`` (UTF-8), and whether any
+    were cut. A first block too big on its own is cut to its plain text at a word boundary."""
+    if len(fragment.encode("utf-8")) <= max_bytes:
+        return fragment, False
+    root = _fragment(fragment)
+    kept: list[str] = []
+    used = 0
+    lead = html.escape(root.text or "", quote=False)
+    if lead.strip():
+        kept.append(lead)
+        used += len(lead.encode("utf-8"))
+    for child in root:
+        block = lxml.html.tostring(child, encoding="unicode")
+        size = len(block.encode("utf-8"))
+        if used + size > max_bytes:
+            if not kept:
+                text = child.text_content()[: max_bytes // 2]
+                kept.append(f"<p>{html.escape(text.rsplit(' ', 1)[0], quote=False)} …</p>")
+            break
+        kept.append(block)
+        used += size
+    return "".join(kept), True
+
+
 def _clamp_image(element: _Element, width: int) -> None:
     declared = _pixels(element.get("width"))
     height = _pixels(element.get("height"))

@@ -26,11 +26,14 @@ from digest.config import LoadedConfig
 from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
-from digest.markup import body_text, fit_column, truncate
+from digest.markup import body_text, clean_text, fit_column, shorten_html, truncate
 from digest.models import Image, Item
 from digest.schedule import Period
 
 PREHEADER_LENGTH = 140
+# HTML of one full-body item in the email at most: a body longer than this (a 10 MB feed entry)
+# is cut after the blocks that fit, and the template says it was shortened.
+BODY_MAX_BYTES = 30 * 1024
 # Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
 # URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
 PLACEHOLDER_PREFIX = "__digest_"
@@ -56,6 +59,14 @@ _STYLE_TAG = re.compile(r"<style\b", re.I)
 _MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 
 
+class BadItemsError(TemplateError):
+    """Items whose content the MJML step cannot take; the message names each one."""
+
+    def __init__(self, message: str, items: Sequence[Item]) -> None:
+        super().__init__(message)
+        self.items = tuple(items)
+
+
 @dataclass(frozen=True)
 class RenderedIssue:
     subject: str
@@ -77,6 +88,7 @@ class ItemView:
     image: Image | None
     tags: tuple[str, ...]
     heading_level: int  # h2 under the digest's h1, h3 under a group heading
+    shortened: bool  # the body was too long for an email: the template says so
 
 
 @dataclass(frozen=True)
@@ -130,11 +142,30 @@ class Renderer:
         mjml_source, inline_rules = split_inline_styles(mjml_source)
         try:
             html = mjml2html(mjml_source, disable_comments=True, fonts={})
-        except ValueError as exc:
+        except (ValueError, UnicodeError) as exc:
+            bad = self._bad_items(digest_name, items, period) if len(items) else []
+            if bad:
+                names = "; ".join(f"{item.uid} ({item.title[:60]!r})" for item in bad)
+                raise BadItemsError(f"item content MJML cannot take: {names}: {exc}", bad) from None
             raise TemplateError(f"{self._origin(mjml_name)}: MJML error: {exc}") from None
         html = inline_css(html, inline_rules)
         text = normalise_text(self._render_template(f"{digest.template}.txt", context))
         return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
+
+    def _bad_items(self, digest_name: str, items: Sequence[Item], period: Period) -> list[Item]:
+        """The items that fail the MJML step on their own (when the whole issue failed)."""
+        bad = []
+        for item in items:
+            context = self._context(digest_name, [item], period)
+            context["issue"].update(subject="-", preheader="-")
+            source, _ = split_inline_styles(
+                self._render_template(f"{self.loaded.digest(digest_name).template}.mjml", context)
+            )
+            try:
+                mjml2html(source, disable_comments=True, fonts={})
+            except (ValueError, UnicodeError):
+                bad.append(item)
+        return bad
 
     def _context(self, digest_name: str, items: Sequence[Item], period: Period) -> dict[str, Any]:
         digest = self.loaded.digest(digest_name)
@@ -328,24 +359,32 @@ def _fill_line(line: str, width: int, indent: str) -> str:
 
 
 def _view(item: Item, heading_level: int) -> ItemView:
-    """What templates see of an item, every value defused (:func:`defuse`)."""
+    """What templates see of an item: every value cleaned of characters that are not text
+    (sources do it too; items stored before they did are not) and defused (:func:`defuse`)."""
+
+    def safe(value: str) -> str:
+        return defuse(clean_text(value))
+
     image = item.image
     if image is not None:
-        image = replace(image, src=defuse(image.src), alt=defuse(image.alt))
+        image = replace(image, src=safe(image.src), alt=safe(image.alt))
     # Sanitised by nh3 when the source read it; fitted to the column here, at render time, so
     # that items stored before a layout change fit as well. fit_column serialises with lxml:
     # every character reference is written out as the character, so defuse sees them all.
-    body = fit_column(item.body_html, heading_level=heading_level)
+    body, shortened = shorten_html(clean_text(item.body_html), BODY_MAX_BYTES)
+    text = body_text(body)
+    body = fit_column(body, heading_level=heading_level)
     return ItemView(
-        title=defuse(single_line(item.title)),  # a title is one line, whatever the source sent
-        url=defuse(item.url) if item.url else None,
+        title=defuse(single_line(clean_text(item.title))),  # one line, whatever the source sent
+        url=safe(item.url) if item.url else None,
         date=item.published_at,
-        summary=defuse(item.summary),
-        html=Markup(defuse(body)),
-        text=defuse(body_text(item.body_html)),
+        summary=safe(item.summary),
+        html=Markup(defuse(clean_text(body))),
+        text=defuse(clean_text(text)),
         image=image,
-        tags=tuple(defuse(tag) for tag in item.tags),
+        tags=tuple(safe(tag) for tag in item.tags),
         heading_level=heading_level,
+        shortened=shortened,
     )
 
 
