@@ -109,25 +109,25 @@ def add_subscribers(config: Path, count: int) -> None:
 
 def child(config: Path) -> None:
     """Create the issue and deliver it; print one JSON line with timings and the message size."""
-    from digest.compose import message_template, sample_recipient
+    from digest.compose import sample_recipient
     from digest.config import load_config
     from digest.deliver import IssueDelivery
     from digest.ledger import prepare_issue
-    from digest.render import RenderedIssue
-    from digest.send import default_transport, delivery_options
+    from digest.send import delivery_options, issue_mail
     from digest.store import Store
+    from digest.transport import default_transport
 
     loaded = load_config(config, environ={})
     store = Store.open(loaded.database_url)
     started = time.perf_counter()
     issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
     created = time.perf_counter()
-    rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
-    sample = message_template(loaded, "weekly", rendered).build(
+    mail = issue_mail(loaded, issue)
+    sample = mail.template.build(
         sample_recipient(loaded), message_id="<sample@example.org>", date=datetime.now(UTC)
     )
     options = delivery_options(loaded, "weekly", issue.period_end, 0.0, issue.created_at)
-    delivery = IssueDelivery(loaded, store, issue, default_transport(loaded), options=options)
+    delivery = IssueDelivery(mail, store, issue, default_transport(loaded), options=options)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     report = delivery.run()
     finished = time.perf_counter()

@@ -20,8 +20,8 @@ import pytest
 from digest.cli import main
 from digest.collect import newest_first
 from digest.config import LoadedConfig, load_config
-from digest.models import Item
-from digest.render import RenderedIssue, Renderer
+from digest.models import Item, RenderedIssue
+from digest.render import Renderer
 from digest.sources.folder import FolderSource
 
 REPO = Path(__file__).resolve().parents[1]

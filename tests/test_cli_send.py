@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from digest.store import SCHEMA_VERSION, Store, schema_info
+from digest.store import SCHEMA_VERSION, Store, items, schema_info
 from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.smtp_server import running, use_smtp
 
@@ -103,6 +105,37 @@ def test_status_shows_the_last_issue_and_its_deliveries(site: Site, cli: CliRunn
     assert status.code == 0
     assert "last issue: 2017-11-20T07:00+01:00 [done] 3 item(s); 2 sent" in status.out
     assert "subscribers: 2 active" in status.out
+
+
+def test_send_at_a_past_moment_stamps_what_happened_with_the_real_clock(
+    site: Site, cli: CliRunner
+) -> None:
+    """``--at`` chooses the period (2017); fetch, first-seen and creation times are today's."""
+    setup(site, cli)
+    tz = site.load().config.site.tz
+    before = datetime.now(UTC)
+    assert cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT).code == 0
+    after = datetime.now(UTC)
+    status = cli("-c", site.config, "status")
+    assert status.code == 0, status.err
+    assert "last issue: 2017-11-20T07:00+01:00 [done] 3 item(s); 2 sent" in status.out
+    (source_line,) = [line for line in status.out.splitlines() if line.startswith("source ")]
+    success = re.search(r"last success (\d{4}-\d{2}-\d{2} \d{2}:\d{2})", source_line)
+    assert success is not None, source_line
+    shown = datetime.strptime(success.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+    assert before - timedelta(minutes=1) <= shown <= after, source_line
+    store = Store.open(site.load().database_url)
+    try:
+        (issue,) = store.list_issues()
+        with store.engine.connect() as conn:
+            first_seen = list(conn.execute(select(items.c.first_seen_at)).scalars())
+    finally:
+        store.close()
+    assert issue.period_end == datetime.fromisoformat("2017-11-20T07:00:00+01:00")
+    assert before <= issue.created_at <= after
+    assert first_seen and all(
+        before <= moment.replace(tzinfo=moment.tzinfo or UTC) <= after for moment in first_seen
+    ), first_seen
 
 
 def test_a_newer_schema_on_disk_is_one_clear_line(site: Site, cli: CliRunner) -> None:

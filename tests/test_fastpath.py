@@ -51,8 +51,8 @@ def test_dot_stuffing_matches_the_rule(data: bytes) -> None:
 def test_sample_message_built_dot_stuffed_equals_stuffing_it(site: Site) -> None:
     from datetime import UTC, datetime
 
-    from digest.compose import compose_next_issue, message_template, sample_recipient
-    from digest.message import DotStuffed
+    from digest.compose import compose_next_issue, sample_recipient
+    from digest.message import DotStuffed, message_template
     from digest.store import Store
     from tests.conftest import AT
 

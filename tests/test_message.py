@@ -22,14 +22,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.compose import list_id, message_template
 from digest.config import LoadedConfig, load_config
 from digest.errors import HeaderError
 from digest.headers import single_line
 from digest.i18n import greeting, labels_for
 from digest.lint import REQUIRED_HEADERS
-from digest.message import MessageTemplate, Recipient, encode_part, make_message_id
-from digest.render import PLACEHOLDERS, RenderedIssue
+from digest.message import (
+    MessageTemplate,
+    Recipient,
+    encode_part,
+    list_id,
+    make_message_id,
+    message_template,
+)
+from digest.models import PLACEHOLDERS, RenderedIssue
 from tests.conftest import AT, REPO, render_period
 
 SENDER = "Präventionskette Ahlen <newsletter@example.org>"
@@ -81,7 +87,9 @@ def test_sample_eml_has_every_header_of_the_contract(eml: bytes) -> None:
     for name in ("Date", "Message-ID", "From", "To", "Subject"):
         assert len(message.get_all(name) or []) == 1, f"{name} must occur once"
     assert message["Date"].datetime == AT
-    assert re.fullmatch(r"<weekly\.2017-11-20-0700\.[0-9a-f]{24}@example\.org>", message["Message-ID"])
+    assert re.fullmatch(
+        r"<weekly\.2017-11-20-0700\.[0-9a-f]{24}@example\.org>", message["Message-ID"]
+    )
     assert str(message["From"]) == SENDER
     assert str(message["To"]) == "Erika Mustermann <subscriber@example.org>"
     assert str(message["Subject"]) == "Präventionskette Ahlen: 3 neue Beiträge"
@@ -201,19 +209,26 @@ NAMES = [
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_spliced_message_equals_email_package_message(sample_issue: RenderedIssue, name: str) -> None:
+def test_spliced_message_equals_email_package_message(
+    sample_issue: RenderedIssue, name: str
+) -> None:
     recipient = make_recipient(name)
-    assert_same_message(fast_message(sample_issue, recipient), slow_message(sample_issue, recipient))
+    assert_same_message(
+        fast_message(sample_issue, recipient), slow_message(sample_issue, recipient)
+    )
 
 
 def test_html_values_are_escaped_and_text_values_are_not(sample_issue: RenderedIssue) -> None:
     recipient = make_recipient("Tom & <Jerry>")
-    text, html_part = (str(p.get_content()) for p in parts(parse(fast_message(sample_issue, recipient))))
+    text, html_part = (
+        str(p.get_content()) for p in parts(parse(fast_message(sample_issue, recipient)))
+    )
     assert "Hallo Tom & <Jerry>," in text
     assert "Hallo Tom &amp; &lt;Jerry&gt;," in html_part
     assert "unsubscribe/T0k3n?list=weekly&via=mail" in text
-    assert 'href="https://www.example.org/praeventionskette/unsubscribe/T0k3n?list=weekly&amp;via=mail"' in (
-        html_part
+    assert (
+        'href="https://www.example.org/praeventionskette/unsubscribe/T0k3n?list=weekly&amp;via=mail"'
+        in (html_part)
     )
     assert "__digest_" not in text and "__digest_" not in html_part
 
@@ -225,7 +240,10 @@ def test_crlf_in_a_name_is_neutralised(sample_issue: RenderedIssue) -> None:
     message = parse(raw)
     assert message["Bcc"] is None and message["X-Evil"] is None
     (to,) = message["To"].addresses
-    assert (to.display_name, to.addr_spec) == ("Mallory Bcc: evil@x X-Evil: 1", "reader@example.org")
+    assert (to.display_name, to.addr_spec) == (
+        "Mallory Bcc: evil@x X-Evil: 1",
+        "reader@example.org",
+    )
     text = str(parts(message)[0].get_content())
     assert "Hallo Mallory Bcc: evil@x X-Evil: 1," in text  # greeting on one line too
 
@@ -286,7 +304,9 @@ def test_any_subject_and_name_round_trip(subject: str, name: str) -> None:
     assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
 
 
-def test_sender_from_config_and_list_id(sample_loaded: LoadedConfig, sample_issue: RenderedIssue) -> None:
+def test_sender_from_config_and_list_id(
+    sample_loaded: LoadedConfig, sample_issue: RenderedIssue
+) -> None:
     assert list_id(sample_loaded, "weekly") == LIST_ID
     template = message_template(sample_loaded, "weekly", sample_issue)
     assert template.sender_domain == "example.org"
@@ -313,7 +333,9 @@ def test_bad_sender_is_refused(sample_issue: RenderedIssue) -> None:
 def test_message_ids_are_unique_and_safe() -> None:
     ids = {make_message_id("example.org", "weekly.2017-11-20-0700") for _ in range(1000)}
     assert len(ids) == 1000
-    assert all(re.fullmatch(r"<weekly\.2017-11-20-0700\.[0-9a-f]{24}@example\.org>", i) for i in ids)
+    assert all(
+        re.fullmatch(r"<weekly\.2017-11-20-0700\.[0-9a-f]{24}@example\.org>", i) for i in ids
+    )
     assert re.fullmatch(r"<[0-9a-f]{24}@example\.org>", make_message_id("example.org", "<>\r\n "))
 
 

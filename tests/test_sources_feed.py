@@ -224,7 +224,7 @@ def test_conditional_get_gets_304_on_the_second_fetch(server: LocalServer) -> No
     assert state.item_count == 4 and state.ok
 
     later = NOW + timedelta(hours=1)
-    second = collect([source], later, first.states)
+    second = collect([source], later, first.states, clock=lambda: later)  # stamps the attempt
     assert second.items == () and second.problems == ()
     assert server.hits("/rss.xml")[1].headers["if-none-match"] == '"v1"'
     assert server.hits("/rss.xml")[1].headers["if-modified-since"] == "Mon, 20 Nov 2017 06:00:00 GMT"

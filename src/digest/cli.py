@@ -370,8 +370,9 @@ def _send(
 
 
 def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: str) -> int:
-    from digest.send import default_transport, send_test_copy
+    from digest.send import send_test_copy
     from digest.subscribers import normalise_address
+    from digest.transport import default_transport
 
     address = normalise_address(address)
     store = Store.open_for_reading(loaded.database_url)

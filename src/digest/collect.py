@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from digest.clock import Clock, utc_now
 from digest.errors import SourceError
 from digest.models import Collection, Item, Problem, SourceState
 from digest.sources import Source
@@ -12,9 +13,16 @@ from digest.sources.base import fetch_source
 
 
 def collect(
-    sources: Iterable[Source], now: datetime, states: Mapping[str, SourceState] | None = None
+    sources: Iterable[Source],
+    as_of: datetime,
+    states: Mapping[str, SourceState] | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> Collection:
     """Items of all sources; a source that fails entirely becomes an error problem.
+
+    ``as_of`` is the moment the items are read for (it dates undated entries and measures
+    ``max_age``); ``clock`` stamps each source's attempt in its state (when it happened).
 
     ``states`` (from the store) gives feeds and pages their conditional-GET validators; a
     source whose document did not change (HTTP 304) contributes no items this time. The
@@ -26,16 +34,16 @@ def collect(
         prior = (states or {}).get(source.name)
         before = prior or SourceState()
         try:
-            outcome = fetch_source(source, now, prior)
+            outcome = fetch_source(source, as_of, prior)
         except SourceError as exc:
             problems.append(Problem("error", source.name, str(exc)))
-            after[source.name] = before.failed(now, str(exc))
+            after[source.name] = before.failed(clock(), str(exc))
             continue
         result = outcome.collection
         items.extend(result.items)
         problems.extend(result.problems)
         after[source.name] = before.succeeded(
-            now, len(result.items), outcome.etag, outcome.last_modified, outcome.not_modified
+            clock(), len(result.items), outcome.etag, outcome.last_modified, outcome.not_modified
         )
     return Collection(items=tuple(items), problems=tuple(problems), states=after)
 

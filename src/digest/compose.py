@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
+from digest.clock import Clock, utc_now
 from digest.config import LoadedConfig
 from digest.i18n import greeting, labels_for
-from digest.message import MessageTemplate, Recipient, make_message_id
-from digest.models import Item, Problem
-from digest.render import RenderedIssue, Renderer
+from digest.ledger import preview, render_selection
+from digest.message import Recipient, make_message_id, message_template
+from digest.models import Item, Problem, RenderedIssue
+from digest.render import Renderer
 from digest.schedule import Period
 from digest.store import Store
 
@@ -26,28 +27,6 @@ class ComposedIssue:
     left_out: list[Item]
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
-
-
-def list_id(loaded: LoadedConfig, digest_name: str) -> str:
-    configured = loaded.config.delivery.list_id
-    if configured:
-        return configured
-    host = urlsplit(loaded.config.site.links_url).hostname or "localhost"
-    title = loaded.digest(digest_name).title
-    return f"{title} <{digest_name}.{host}>"
-
-
-def message_template(
-    loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue
-) -> MessageTemplate:
-    delivery = loaded.config.delivery
-    return MessageTemplate(
-        rendered,
-        sender=delivery.from_,
-        reply_to=delivery.reply_to,
-        list_id=list_id(loaded, digest_name),
-        unsubscribe_mailto=delivery.list_unsubscribe_mailto,
-    )
 
 
 def sample_recipient(loaded: LoadedConfig) -> Recipient:
@@ -68,14 +47,14 @@ def compose_next_issue(
     loaded: LoadedConfig,
     store: Store,
     digest_name: str,
-    at: datetime,
+    as_of: datetime,
     renderer: Renderer | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> ComposedIssue:
-    """The issue for the period that ends at the last scheduled fire at or before ``at``, as
-    the ledger would choose it now; writes nothing."""
-    from digest.ledger import preview, render_selection  # ledger builds on this module
-
-    selection, problems = preview(loaded, store, digest_name, at)
+    """The issue for the period that ends at the last scheduled fire at or before ``as_of``,
+    as the ledger would choose it now (``clock``); writes nothing."""
+    selection, problems = preview(loaded, store, digest_name, as_of, clock=clock)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
@@ -87,10 +66,12 @@ def compose_next_issue(
     )
 
 
-def sample_message(loaded: LoadedConfig, issue: ComposedIssue, now: datetime) -> bytes:
+def sample_message(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -> bytes:
+    """The sample recipient's message, dated ``date`` (previews date it as of the period
+    moment, so the same issue always gives the same bytes)."""
     template = message_template(loaded, issue.digest, issue.rendered)
     return template.build(
         sample_recipient(loaded),
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
-        date=now,
+        date=date,
     )

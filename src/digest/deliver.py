@@ -12,16 +12,17 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from digest.compose import message_template
-from digest.config import LoadedConfig, RetryConfig
+from digest.clock import Clock as Clock  # re-exported for the scheduler
+from digest.clock import utc_now as utc_now
 from digest.errors import DeliveryError, DigestError
-from digest.i18n import greeting, labels_for
-from digest.message import Recipient, parse_sender
-from digest.render import RenderedIssue
+from digest.i18n import greeting
+from digest.message import MessageTemplate, Recipient
 from digest.store import (
     FAILED_PERM,
     FAILED_TEMP,
@@ -34,7 +35,6 @@ from digest.store import (
     SENT,
     DeliveryRow,
     IssueRow,
-    Store,
 )
 from digest.transport import (
     AuthenticationFailed,
@@ -47,20 +47,57 @@ from digest.transport import (
     Transport,
 )
 
-Clock = Callable[[], datetime]
+
+class DeliveryLedger(Protocol):
+    """The store as delivery uses it: claim rows, record each outcome, keep a worker lease."""
+
+    def recover(self, now: datetime) -> tuple[int, int]: ...
+    def register_worker(self, now: datetime) -> str: ...
+    def heartbeat(self, worker: str, now: datetime) -> None: ...
+    def unregister_worker(self, worker: str) -> None: ...
+    def sender_connection(self) -> AbstractContextManager[None]: ...
+    def claim(self, issue_id: int, worker: str, limit: int, now: datetime) -> list[DeliveryRow]: ...
+    def release(self, delivery_ids: Sequence[int], error: str | None = None) -> None: ...
+    def mark_payload(self, delivery_id: int, now: datetime) -> None: ...
+    def mark_sent(self, delivery_id: int, now: datetime) -> None: ...
+    def mark_failed_temp(self, delivery_id: int, error: str, retry_at: datetime) -> None: ...
+    def mark_failed_perm(self, delivery_id: int, error: str) -> None: ...
+    def mark_in_doubt(self, delivery_id: int, error: str) -> None: ...
+    def set_issue_status(
+        self, issue_id: int, status: str, now: datetime, note: str | None = None
+    ) -> None: ...
+    def counts(self, issue_id: int | None = None) -> dict[str, int]: ...
+    def next_retry_at(self, issue_id: int) -> datetime | None: ...
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class RetryRules(Protocol):
+    """Backoff for 4xx deferrals and when to pause (``delivery.retry`` in the config)."""
+
+    @property
+    def base_seconds(self) -> float: ...
+    @property
+    def max_seconds(self) -> float: ...
+    @property
+    def pause_after_errors(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class IssueMail:
+    """What delivery needs to know about the mail of one issue, and nothing more."""
+
+    template: MessageTemplate  # the issue's frozen parts and shared headers
+    envelope_sender: str  # SMTP MAIL FROM
+    links_url: str  # base of the unsubscribe and preferences links
+    labels: dict[str, str]  # the site language's labels (the greeting)
 
 
 @dataclass(frozen=True)
 class DeliveryOptions:
+    retry: RetryRules
     connections: int = 1
     rate_limit: float = 0.0  # messages per second over all connections; 0 = unlimited
     batch_size: int = 100  # rows per claim: a claim costs ~2 ms, a row ~0.05 ms
     wait_for_retries: float = 0.0  # seconds a run may wait for a due retry before it returns
-    retry: RetryConfig = field(default_factory=RetryConfig)
     retry_deadline: datetime | None = None  # no 4xx retries after this (the next period)
 
 
@@ -97,29 +134,27 @@ class RateLimiter:
 class IssueDelivery:
     def __init__(
         self,
-        loaded: LoadedConfig,
-        store: Store,
+        mail: IssueMail,
+        store: DeliveryLedger,
         issue: IssueRow,
         transport: Transport,
         *,
-        options: DeliveryOptions | None = None,
+        options: DeliveryOptions,
         clock: Clock = utc_now,
         on_result: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self.loaded = loaded
         self.store = store
         self.issue = issue
         self.transport = transport
-        self.options = options or DeliveryOptions()
+        self.options = options
         self.clock = clock
         self.on_result = on_result or (lambda status: None)
         self.stop = stop or threading.Event()
-        rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
-        self.template = message_template(loaded, issue.digest, rendered)
-        self.sender = parse_sender(loaded.config.delivery.from_)[1]
-        self.labels = labels_for(loaded.config.site.locale)
-        self.links_url = loaded.config.site.links_url
+        self.template = mail.template
+        self.sender = mail.envelope_sender
+        self.labels = mail.labels
+        self.links_url = mail.links_url
         self.limiter = RateLimiter(self.options.rate_limit)
         self.dot_stuffed = bool(getattr(transport, "takes_dot_stuffed", False))
         self.lock = threading.Lock()

@@ -15,8 +15,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from digest.config import FilterFields, MatchConfig
+from pydantic import Field
+
+from digest.fields import Duration, StrictModel
 from digest.models import Item
+
+
+class MatchConfig(StrictModel):
+    """Tags (exact, case-insensitive) and keywords (substring of title or summary,
+    case-insensitive); an item matches when any one of them does."""
+
+    tags: list[str] = Field(default=[])
+    keywords: list[str] = Field(default=[])
+
+
+class FilterFields(StrictModel):
+    """Filters shared by every source and every digest: the keys of their config entries."""
+
+    include: MatchConfig | None = Field(
+        default=None, description="Keep only items that match one of these tags or keywords."
+    )
+    exclude: MatchConfig | None = Field(
+        default=None, description="Drop items that match one of these tags or keywords."
+    )
+    max_age: Duration | None = Field(
+        default=None, description="Drop items published longer ago than this (30d, 12h, 2w)."
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.collect import collect, newest_first
-from digest.config import FeedSourceConfig, FolderSourceConfig, LoadedConfig, PageSourceConfig
+from digest.config import LoadedConfig
 from digest.models import Problem, SourceState
 from digest.sources import build_sources
 
@@ -43,7 +43,7 @@ def check_sources(
 ) -> list[SourceReport]:
     """Fetch every configured source now, unconditionally (no ETag: a real check), one after
     the other; ``known`` (the store's states) supplies the history a failure is added to."""
-    entries = {_name(entry): entry for entry in loaded.config.sources}
+    entries = {entry.source_name: entry for entry in loaded.config.sources}
     reports: list[SourceReport] = []
     for source in build_sources(loaded):
         entry = entries[source.name]
@@ -61,7 +61,7 @@ def check_sources(
             SourceReport(
                 name=source.name,
                 kind=entry.kind,
-                target=entry.path if isinstance(entry, FolderSourceConfig) else entry.url,
+                target=entry.target,
                 state=state,
                 problems=tuple(p for p in result.problems if fresh.ok or p.severity != "error"),
                 newest=items[0].published_at if items else None,
@@ -69,10 +69,6 @@ def check_sources(
             )
         )
     return reports
-
-
-def _name(entry: FolderSourceConfig | FeedSourceConfig | PageSourceConfig) -> str:
-    return entry.source_name
 
 
 _STYLE = {"ok": "green", "warning": "yellow", "failed": "bold red"}
@@ -92,9 +88,7 @@ def health_table(reports: Sequence[SourceReport], timezone: ZoneInfo) -> Table:
         if not state.ok:
             details = state.last_error or ""
             if state.failures > 1 or state.last_success_at is not None:
-                last = (
-                    _when(state.last_success_at, timezone) if state.last_success_at else "never"
-                )
+                last = _when(state.last_success_at, timezone) if state.last_success_at else "never"
                 details += f" (failed {state.failures}× in a row; last success: {last})"
         elif report.problems:
             details = report.problems[0].message

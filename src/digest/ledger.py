@@ -8,6 +8,12 @@ D started (published before its baseline and first seen no later than its start)
 - a back-dated item that shows up later is sent in the next issue, not skipped;
 - a future-dated item waits for its date; an overflow beyond ``max_items`` waits for the next;
 - the first issue takes one period (or ``backfill_days``), not the whole archive.
+
+Two times, by role: ``as_of`` (the ``--at`` of the CLI, the scheduler's fire time) is the
+moment an issue is *for*: it chooses the period, the cutoff and the selection. ``now`` is the
+real clock's reading: it stamps what happens (fetched, first seen, the digest's start, the
+issue's creation). The start and first-seen stamps come from the same clock, so "first seen
+no later than the start" keeps meaning "was there when the digest started".
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from digest.clock import Clock, utc_now
 from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
-from digest.message import make_message_id, parse_sender
-from digest.models import Collection, Item, Problem
-from digest.render import RenderedIssue, Renderer
+from digest.message import make_message_id, sender_domain
+from digest.models import Collection, Item, Problem, RenderedIssue
+from digest.render import Renderer
 from digest.schedule import Period
 from digest.size import HTML_SIZE_LIMIT
 from digest.sources import Source, sources_for
@@ -87,7 +94,8 @@ def select(
     candidates: Sequence[StoredItem] | None = None,
 ) -> Selection:
     """What the issue closing ``period`` would contain, given the store as it is (or the
-    ``candidates`` a what-if preview supplies)."""
+    ``candidates`` a what-if preview supplies). ``now`` (the real clock) is the digest's
+    start if this is its first issue."""
     digest = loaded.digest(digest_name)
     state = store.digest_baseline(digest_name)
     start: tuple[datetime, datetime] | None = None
@@ -115,13 +123,20 @@ def select(
 
 
 def preview(
-    loaded: LoadedConfig, store: Store, digest_name: str, at: datetime
+    loaded: LoadedConfig,
+    store: Store,
+    digest_name: str,
+    as_of: datetime,
+    *,
+    clock: Clock = utc_now,
 ) -> tuple[Selection, tuple[Problem, ...]]:
     """The next issue's selection as if the sources were collected now, writing nothing:
     for ``digest build``, ``send --dry-run``, the preview page and the confirmation prompt."""
-    period = loaded.schedule(digest_name).period_ending(at)
+    now = clock()
+    period = loaded.schedule(digest_name).period_ending(as_of)
     sources = sources_for(loaded, digest_name)
-    collection = collect(sources, at)  # unconditional: a preview needs the items, not a 304
+    # unconditional: a preview needs the items, not a 304
+    collection = collect(sources, as_of, clock=clock)
     _raise_if_all_failed(digest_name, collection, "nothing to preview")
     complete = set(_complete_listings(sources, collection))
     unsent = {stored.item.uid: stored for stored in store.unsent_items(digest_name)}
@@ -129,7 +144,7 @@ def preview(
     candidates = [
         StoredItem(unsent[item.uid].id, item, unsent[item.uid].first_seen_at)
         if item.uid in unsent
-        else StoredItem(-1, item, at)
+        else StoredItem(-1, item, now)  # first seen now, as collecting it would record
         for item in collection.items
         if item.uid in unsent or item.uid not in known
     ]
@@ -140,17 +155,18 @@ def preview(
         for uid, stored in unsent.items()
         if uid not in current and stored.item.source not in complete
     ]
-    return select(loaded, store, digest_name, period, at, candidates), collection.problems
+    return select(loaded, store, digest_name, period, now, candidates), collection.problems
 
 
 def collect_into_store(
-    loaded: LoadedConfig, store: Store, digest_name: str, now: datetime
+    loaded: LoadedConfig, store: Store, digest_name: str, as_of: datetime, now: datetime
 ) -> tuple[Problem, ...]:
-    """Read the digest's sources (feeds and pages conditionally, with the validators of the
-    last collection) and record what they hold and how each source fared. If every source
-    failed, raise: a dead feed must not look like a quiet week."""
+    """Read the digest's sources as of ``as_of`` (feeds and pages conditionally, with the
+    validators of the last collection) and record what they hold and how each source fared,
+    stamped ``now``. If every source failed, raise: a dead feed must not look like a quiet
+    week."""
     sources = sources_for(loaded, digest_name)
-    collection = collect(sources, now, store.source_states())
+    collection = collect(sources, as_of, store.source_states(), clock=lambda: now)
     if collection.all_failed:
         store.save_source_states(collection.states)
         _raise_if_all_failed(digest_name, collection, "nothing was sent")
@@ -188,7 +204,9 @@ def render_selection(
     while len(chosen) > 1 and (size := len(rendered.html.encode())) > HTML_SIZE_LIMIT:
         keep = min(len(chosen) - 1, int(len(chosen) * HTML_SIZE_LIMIT / size * 0.95))
         chosen = chosen[: max(keep, 1)]
-        rendered = renderer.render(digest_name, [stored.item for stored in chosen], selection.period)
+        rendered = renderer.render(
+            digest_name, [stored.item for stored in chosen], selection.period
+        )
     if len(chosen) == len(selection.chosen):
         return selection, rendered
     held = list(selection.chosen[len(chosen) :])
@@ -199,19 +217,20 @@ def prepare_issue(
     loaded: LoadedConfig,
     store: Store,
     digest_name: str,
-    at: datetime,
+    as_of: datetime,
     *,
     now: datetime,
     renderer: Renderer | None = None,
     skip: bool = False,
 ) -> PreparedIssue:
     """Create, or find, the issue for the period that ends at the last fire at or before
-    ``at``. Idempotent: a second call (or a racing process) gets the same issue.
+    ``as_of``. Idempotent: a second call (or a racing process) gets the same issue. ``now``
+    (read once from the real clock) stamps the fetches, first seen and the creation.
 
     ``skip`` (the scheduler's ``catch_up: skip``) freezes the period's items as status
     ``skipped`` with no deliveries: they are never mailed. An issue with no items is recorded
     as ``empty`` and not sent, unless the digest says ``send_empty: true``."""
-    period = loaded.schedule(digest_name).period_ending(at)
+    period = loaded.schedule(digest_name).period_ending(as_of)
     existing = store.get_issue(digest_name, period.key)
     if existing is not None:
         return PreparedIssue(existing, created=False)
@@ -221,12 +240,11 @@ def prepare_issue(
             f"digest {digest_name}: the issue of {latest.period_key} is newer than the period "
             f"{period.key} asked for; periods are sent in order"
         )
-    problems = collect_into_store(loaded, store, digest_name, at)
+    problems = collect_into_store(loaded, store, digest_name, as_of, now)
     selection, rendered = render_selection(
-        renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, at)
+        renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, now)
     )
-    _, sender_address = parse_sender(loaded.config.delivery.from_)
-    domain = sender_address.rsplit("@", 1)[1]
+    domain = sender_domain(loaded.config.delivery)
     hint = f"{digest_name}.{period.slug}"
     try:
         issue = store.create_issue(

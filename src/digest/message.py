@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from digest.errors import HeaderError
 from digest.headers import check_header_value, single_line
-from digest.render import PLACEHOLDERS, RenderedIssue
+from digest.models import PLACEHOLDERS, RenderedIssue
+
+if TYPE_CHECKING:  # annotations only: importing the config would load its whole schema
+    from digest.config import DeliveryConfig, LoadedConfig
 
 _PLACEHOLDER = re.compile("|".join(re.escape(token) for token in PLACEHOLDERS.values()))
 # refold_source="all": otherwise a short non-ASCII value is written raw, not RFC 2047-encoded.
@@ -65,6 +70,41 @@ def parse_sender(value: str) -> tuple[str, str]:
     if "@" not in address or " " in address:
         raise HeaderError(f"delivery.from: {value!r} is not an email address")
     return name, address
+
+
+def envelope_sender(delivery: DeliveryConfig) -> str:
+    """The envelope sender (SMTP ``MAIL FROM``, the return path bounces go to) of every
+    message: the one place that decides it."""
+    return parse_sender(delivery.from_)[1]
+
+
+def sender_domain(delivery: DeliveryConfig) -> str:
+    """The domain of the From address: the right-hand side of every Message-ID."""
+    return parse_sender(delivery.from_)[1].rsplit("@", 1)[1]
+
+
+def list_id(loaded: LoadedConfig, digest_name: str) -> str:
+    configured = loaded.config.delivery.list_id
+    if configured:
+        return configured
+    host = urlsplit(loaded.config.site.links_url).hostname or "localhost"
+    title = loaded.digest(digest_name).title
+    return f"{title} <{digest_name}.{host}>"
+
+
+def message_template(
+    loaded: LoadedConfig, digest_name: str, rendered: RenderedIssue
+) -> MessageTemplate:
+    """The digest's shared headers (From, Reply-To, List-Id, mailto unsubscribe) around
+    ``rendered``, as the configuration says."""
+    delivery = loaded.config.delivery
+    return MessageTemplate(
+        rendered,
+        sender=delivery.from_,
+        reply_to=delivery.reply_to,
+        list_id=list_id(loaded, digest_name),
+        unsubscribe_mailto=delivery.list_unsubscribe_mailto,
+    )
 
 
 def make_message_id(domain: str, hint: str = "") -> str:

@@ -9,6 +9,14 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
+# Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
+# URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
+PLACEHOLDERS = {
+    "greeting": "__digest_greeting__",
+    "unsubscribe_url": "__digest_unsubscribe_url__",
+    "preferences_url": "__digest_preferences_url__",
+}
+
 
 @dataclass(frozen=True)
 class Image:
@@ -116,3 +124,14 @@ class Collection:
     def all_failed(self) -> bool:
         """True when there were sources and every one of them failed this time."""
         return bool(self.states) and len(self.failed_sources) == len(self.states)
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """An issue's frozen parts, rendered once; the per-recipient values are still
+    :data:`PLACEHOLDERS`."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str

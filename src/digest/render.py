@@ -27,22 +27,17 @@ from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
 from digest.markup import body_text, clean_text, fit_column, shorten_html, truncate
-from digest.models import Image, Item
+from digest.models import PLACEHOLDERS, Image, Item, RenderedIssue
 from digest.schedule import Period
 
 PREHEADER_LENGTH = 140
 # HTML of one full-body item in the email at most: a body longer than this (a 10 MB feed entry)
 # is cut after the blocks that fit, and the template says it was shortened.
 BODY_MAX_BYTES = 30 * 1024
-# Tokens of letters, digits and underscores only: they survive autoescape, MJML and lxml's
-# URL-attribute escaping unchanged, so they can be found and replaced in the final HTML.
+# Every placeholder starts so; content that contains it is defused (see defuse()).
 PLACEHOLDER_PREFIX = "__digest_"
-PLACEHOLDERS = {
-    "greeting": "__digest_greeting__",
-    "unsubscribe_url": "__digest_unsubscribe_url__",
-    "preferences_url": "__digest_preferences_url__",
-}
 _DEFUSED_PREFIX = "_\u200b_digest_"
+assert all(token.startswith(PLACEHOLDER_PREFIX) for token in PLACEHOLDERS.values())
 
 KNOWN_MJML_TAGS = frozenset(
     """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font
@@ -65,14 +60,6 @@ class BadItemsError(TemplateError):
     def __init__(self, message: str, items: Sequence[Item]) -> None:
         super().__init__(message)
         self.items = tuple(items)
-
-
-@dataclass(frozen=True)
-class RenderedIssue:
-    subject: str
-    preheader: str
-    html: str
-    text: str
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A digest's period is ``(previous fire, this fire]`` of its cron schedule in the digest's time
 zone. APScheduler 3.x numbers weekdays from Monday = 0, unlike crontab (Sunday = 0, as users
-write it), so numeric weekdays are translated to names before APScheduler sees them.
+write it), so numeric weekdays are translated to names (:mod:`digest.weekdays`) before
+APScheduler sees them.
 """
 
 from __future__ import annotations
@@ -13,43 +14,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _weekday_names(field: str) -> str:
-    """Translate crontab weekday numbers (0 or 7 = Sunday) to names APScheduler reads right."""
-    if not any(char.isdigit() for char in field):
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base == "*":
-            first, last = 0, 6
-        elif "-" in base:
-            start, end = base.split("-", 1)
-            first, last = _day_number(start), _day_number(end)
-        else:
-            first = _day_number(base)
-            last = 6 if step_text else first
-        if first > last:
-            raise ValueError(f"weekday range {base!r} runs backwards")
-        days.update(day % 7 for day in range(first, last + 1, step))
-    if not days:
-        raise ValueError(f"weekday field {field!r} selects no day")
-    return ",".join(_CRON_DAY_NAMES[day] for day in sorted(days))
-
-
-def _day_number(token: str) -> int:
-    token = token.strip().lower()
-    if token.isdigit():
-        number = int(token)
-        if not 0 <= number <= 7:
-            raise ValueError(f"weekday {number} out of range 0-7")
-        return number
-    if token[:3] in _CRON_DAY_NAMES:
-        return _CRON_DAY_NAMES.index(token[:3])
-    raise ValueError(f"unknown weekday {token!r}")
+from digest.weekdays import weekday_names
 
 
 def _second_occurrence(local: datetime) -> bool:
@@ -111,7 +76,7 @@ class Schedule:
                 hour=hour,
                 day=day,
                 month=month,
-                day_of_week=_weekday_names(weekday),
+                day_of_week=weekday_names(weekday),
                 timezone=timezone,
             )
         except ValueError as exc:

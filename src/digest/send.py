@@ -8,15 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.compose import ComposedIssue, compose_next_issue, message_template, sample_recipient
+from digest.clock import Clock, utc_now
+from digest.compose import ComposedIssue, compose_next_issue, sample_recipient
 from digest.config import LoadedConfig
-from digest.deliver import Clock, DeliveryOptions, DeliveryReport, IssueDelivery, utc_now
+from digest.deliver import DeliveryOptions, DeliveryReport, IssueDelivery, IssueMail
 from digest.errors import DeliveryError
 from digest.i18n import greeting, labels_for
 from digest.ledger import PreparedIssue, prepare_issue
-from digest.message import Recipient, make_message_id, parse_sender
+from digest.message import Recipient, envelope_sender, make_message_id, message_template
+from digest.models import RenderedIssue
 from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
-from digest.transport import Transport, TransportOutcome, transport_for
+from digest.transport import Transport, TransportOutcome, default_transport
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,16 @@ class SendResult:
     report: DeliveryReport | None  # None: nothing to deliver (empty or already done)
 
 
-def default_transport(loaded: LoadedConfig) -> Transport:
-    return transport_for(loaded.config.delivery, lambda path: loaded.resolve(path))
+def issue_mail(loaded: LoadedConfig, issue: IssueRow) -> IssueMail:
+    """What delivery needs of the config for ``issue``: its message template, the envelope
+    sender and where the personal links point."""
+    rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+    return IssueMail(
+        template=message_template(loaded, issue.digest, rendered),
+        envelope_sender=envelope_sender(loaded.config.delivery),
+        links_url=loaded.config.site.links_url,
+        labels=labels_for(loaded.config.site.locale),
+    )
 
 
 def delivery_options(
@@ -57,7 +67,7 @@ def send_digest(
     loaded: LoadedConfig,
     store: Store,
     digest: str,
-    at: datetime,
+    as_of: datetime,
     *,
     transport: Transport | None = None,
     clock: Clock = utc_now,
@@ -66,9 +76,10 @@ def send_digest(
     on_result: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendResult:
-    """Create or resume the issue of the period ending at ``at`` and deliver what is due.
-    ``on_prepared`` may return False to stop before anything is sent (confirmation)."""
-    prepared = prepare_issue(loaded, store, digest, at, now=clock())
+    """Create or resume the issue of the period ending at ``as_of`` and deliver what is due;
+    ``clock`` stamps what happens (fetched, created, sent). ``on_prepared`` may return False
+    to stop before anything is sent (confirmation)."""
+    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
     issue = prepared.issue
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return SendResult(prepared, None)
@@ -101,7 +112,7 @@ def deliver_issue(
     """Deliver (or resume, or retry) an existing issue: what ``send_digest`` does after the
     ledger step, and what the scheduler's timer runs for unfinished issues."""
     delivery = IssueDelivery(
-        loaded,
+        issue_mail(loaded, issue),
         store,
         issue,
         transport or default_transport(loaded),
@@ -119,14 +130,15 @@ def send_test_copy(
     loaded: LoadedConfig,
     store: Store,
     digest: str,
-    at: datetime,
+    as_of: datetime,
     address: str,
     transport: Transport,
     now: datetime,
 ) -> ComposedIssue:
-    """One copy of the next issue as of ``at`` to ``address``, with the sample recipient's
-    links; writes nothing and marks nothing (``digest send --to`` and the staff page)."""
-    issue = compose_next_issue(loaded, store, digest, at)
+    """One copy of the next issue as of ``as_of`` to ``address``, dated ``now``, with the
+    sample recipient's links; writes nothing and marks nothing (``digest send --to`` and the
+    staff page)."""
+    issue = compose_next_issue(loaded, store, digest, as_of, clock=lambda: now)
     template = message_template(loaded, digest, issue.rendered)
     sample = sample_recipient(loaded)
     recipient = Recipient(
@@ -141,7 +153,7 @@ def send_test_copy(
     )
     connection = transport.connect()
     try:
-        connection.send(parse_sender(loaded.config.delivery.from_)[1], address, data, lambda: None)
+        connection.send(envelope_sender(loaded.config.delivery), address, data, lambda: None)
     except TransportOutcome as exc:
         raise DeliveryError(f"test copy to {address} failed: {exc}") from None
     finally:

@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from digest.config import DeliveryConfig, SmtpConfig
 from digest.errors import DeliveryError
 from digest.message import DotStuffed, dot_stuff
 from digest.smtp_client import Deadlines, DeadlineSMTP
+
+if TYPE_CHECKING:  # annotations only: a sender process need not load the config schema
+    from digest.config import DeliveryConfig, LoadedConfig, SmtpConfig
 
 
 class TransportOutcome(Exception):
@@ -302,3 +304,9 @@ def transport_for(delivery: DeliveryConfig, resolve: Callable[[str], Path]) -> T
     if delivery.transport == "smtp":
         return SmtpTransport(delivery.smtp)
     return MaildirTransport(resolve(delivery.maildir))
+
+
+def default_transport(loaded: LoadedConfig) -> Transport:
+    """The one factory of the configured transport (``digest send``, the scheduler, the staff
+    and subscription pages)."""
+    return transport_for(loaded.config.delivery, loaded.resolve)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from digest.schedule import _CRON_DAY_NAMES, _weekday_names
+from digest.weekdays import CRON_DAY_NAMES, weekday_names
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 
@@ -33,14 +33,14 @@ def parse_days(value: str) -> frozenset[int]:
     if not any(char.isdigit() for char in text):
         # Names: translate to crontab numbers so ranges such as mon-fri work the same way.
         text = re.sub(r"[a-z]+", lambda m: str(_day_index(m.group(0))), text)
-    names = _weekday_names(text)  # validates; returns e.g. "mon,tue,wed"
-    return frozenset((_CRON_DAY_NAMES.index(name) - 1) % 7 for name in names.split(","))
+    names = weekday_names(text)  # validates; returns e.g. "mon,tue,wed"
+    return frozenset((CRON_DAY_NAMES.index(name) - 1) % 7 for name in names.split(","))
 
 
 def _day_index(token: str) -> int:
-    if token[:3] not in _CRON_DAY_NAMES:
+    if token[:3] not in CRON_DAY_NAMES:
         raise ValueError(f"unknown weekday {token!r} (use mon, tue, ... or 0-7)")
-    return _CRON_DAY_NAMES.index(token[:3])
+    return CRON_DAY_NAMES.index(token[:3])
 
 
 @dataclass(frozen=True)
@@ -83,5 +83,5 @@ class SendWindow:
         return local  # unreachable for a window with at least one day
 
     def describe(self) -> str:
-        names = ",".join(_CRON_DAY_NAMES[(day + 1) % 7] for day in sorted(self.days))
+        names = ",".join(CRON_DAY_NAMES[(day + 1) % 7] for day in sorted(self.days))
         return f"{names} {self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"

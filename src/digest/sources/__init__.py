@@ -2,44 +2,39 @@
 
 Each source reads everything it can and reports what it could not as problems; one bad file
 never hides the others. A source that cannot be read at all raises :class:`SourceError`.
+
+The kinds are listed in :mod:`digest.sources.registry`; each kind's module builds its own
+sources, with the kit of :mod:`digest.sources.base`. This module assembles the sources of a
+config from them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from digest.config import FolderSourceConfig, LoadedConfig
 from digest.errors import ConfigError
-from digest.models import Collection
+from digest.sources.base import Source, SourceContext, with_filters
+from digest.sources.registry import kind_of
 
+if TYPE_CHECKING:
+    from digest.config import LoadedConfig
 
-class Source(Protocol):
-    name: str
-
-    def collect(self, now: datetime) -> Collection: ...
+__all__ = ["Source", "build_sources", "sources_for"]
 
 
 def build_sources(loaded: LoadedConfig) -> list[Source]:
-    from digest.sources.base import build_network_source, with_filters
-    from digest.sources.folder import FolderSource
-
+    site = loaded.config.site
+    context = SourceContext(
+        base_dir=loaded.base_dir, site_url=site.base_url, locale=site.locale, timezone=site.tz
+    )
     sources: list[Source] = []
     for entry in loaded.config.sources:
-        source: Source
-        if isinstance(entry, FolderSourceConfig):
-            source = FolderSource(
-                name=entry.source_name,
-                root=loaded.resolve(entry.path),
-                pattern=entry.pattern,
-                base_url=loaded.config.site.base_url,
-                timezone=loaded.config.site.tz,
-            )
-        else:
-            source = build_network_source(loaded, entry)
+        source = kind_of(entry).build(entry, context)
         if any(known.name == source.name for known in sources):
-            raise ConfigError(f"{loaded.path}: two sources are named {source.name!r}; "
-                              "give one of them another 'name'")
+            raise ConfigError(
+                f"{loaded.path}: two sources are named {source.name!r}; "
+                "give one of them another 'name'"
+            )
         sources.append(with_filters(source, entry))
     return sources
 

@@ -1,4 +1,7 @@
-"""What the network sources share: the outcome of one fetch, conditional GET, filters, keys.
+"""The kit every source kind imports: the :class:`Source` protocol, the base of its config
+entry, what building one gets (:class:`SourceContext`), the registry entry it declares
+(:class:`SourceKind`), and the shared helpers: conditional fetches, filters, HTML cleaning,
+URLs, keys and tags.
 
 A source that keeps HTTP validators between runs implements :class:`ConditionalSource`
 (``fetch(now, prior)``); every other source only has ``collect(now)``. :func:`fetch_source`
@@ -9,19 +12,78 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, get_args, runtime_checkable
 from urllib.parse import urljoin, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import nh3
 
-from digest.config import FeedSourceConfig, FilterFields, LoadedConfig, PageSourceConfig
-from digest.filters import ItemFilter
+from digest.filters import FilterFields, ItemFilter
 from digest.markup import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, URL_SCHEMES, sanitize_html
 from digest.models import Collection, SourceState
-from digest.sources import Source
+
+
+class Source(Protocol):
+    name: str
+
+    def collect(self, now: datetime) -> Collection: ...
+
+
+class SourceEntry(FilterFields):
+    """The base of every ``sources:`` entry in the config. A kind's entry declares
+    ``kind: Literal["<its name>"]`` (the tag the config is validated by) and its own keys."""
+
+    if TYPE_CHECKING:
+        kind: str
+
+    @property
+    @abstractmethod
+    def source_name(self) -> str:
+        """The source's name: its ``name`` key, else ``<kind>:<target>``."""
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """What the source reads, for people: the folder's path, the URL."""
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What building a source needs besides its own entry: where the config file is (relative
+    paths and ``file:`` URLs resolve against it) and the site's URL, locale and time zone."""
+
+    base_dir: Path
+    site_url: str
+    locale: str
+    timezone: ZoneInfo
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+EntryT = TypeVar("EntryT", bound=SourceEntry)
+
+
+@dataclass(frozen=True)
+class SourceKind(Generic[EntryT]):
+    """One kind of source, as its module declares it for :mod:`digest.sources.registry`: the
+    model of its config entry and how to build the source from one."""
+
+    entry: type[EntryT]
+    build: Callable[[EntryT, SourceContext], Source]
+
+    @property
+    def name(self) -> str:
+        """The ``kind:`` value, read from the entry's ``kind: Literal[...]``."""
+        annotation = self.entry.model_fields["kind"].annotation
+        (name,) = get_args(annotation)
+        return str(name)
 
 
 @dataclass(frozen=True)
@@ -55,37 +117,6 @@ def is_partial_listing(source: Source) -> bool:
     """True for sources that show only their latest items (feeds, listing pages): an item
     missing from them has scrolled off, not been deleted."""
     return bool(getattr(source, "partial_listing", False))
-
-
-def build_network_source(
-    loaded: LoadedConfig, entry: FeedSourceConfig | PageSourceConfig
-) -> Source:
-    from digest.sources.feed import FeedSource
-    from digest.sources.http import FetchOptions, default_user_agent
-    from digest.sources.page import PageSource
-
-    site = loaded.config.site
-    options = FetchOptions(
-        timeout=entry.timeout,
-        max_bytes=entry.max_bytes,
-        user_agent=entry.user_agent or default_user_agent(site.base_url),
-    )
-    if isinstance(entry, FeedSourceConfig):
-        return FeedSource(
-            name=entry.source_name,
-            url=entry.url,
-            options=options,
-            base_dir=loaded.base_dir,
-            tags=tuple(entry.tags),
-        )
-    return PageSource(
-        name=entry.source_name,
-        config=entry,
-        options=options,
-        locale=entry.locale or site.locale,
-        timezone=site.tz,
-        base_dir=loaded.base_dir,
-    )
 
 
 def with_filters(source: Source, config: FilterFields) -> Source:
@@ -156,19 +187,14 @@ def http_url(value: str | None, base_url: str | None = None) -> str | None:
     return urlunsplit(parts._replace(fragment=""))
 
 
-def to_utc(moment: datetime, default_zone: Any = UTC) -> datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=default_zone)
-    return moment.astimezone(UTC)
-
-
 def fingerprint(*parts: Any) -> str:
     """SHA-256 of the JSON of ``parts``: content hashes and keys of id-less items."""
     data = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()
 
 
-def single_line(text: str) -> str:
+def collapse_whitespace(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) one space, stripped."""
     return " ".join(text.split())
 
 
@@ -178,7 +204,7 @@ def merge_tags(*groups: Sequence[str]) -> tuple[str, ...]:
     merged: list[str] = []
     for group in groups:
         for tag in group:
-            tag = single_line(tag)
+            tag = collapse_whitespace(tag)
             if tag and tag.casefold() not in seen:
                 seen.add(tag.casefold())
                 merged.append(tag)

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -30,9 +30,25 @@ import yaml
 from digest.errors import ContentError, SourceError
 from digest.markup import html_to_text, markdown_to_html, truncate
 from digest.models import Collection, Image, Item, Problem
+from digest.sources.base import SourceContext, SourceEntry, SourceKind
 
 SUMMARY_LENGTH = 300
 KNOWN_KEYS = {"title", "date", "url", "summary", "image", "tags", "id", "draft"}
+
+
+class FolderSourceConfig(SourceEntry):
+    kind: Literal["folder"]
+    path: str = "content"
+    name: str | None = None
+    pattern: str = "**/*.md"
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"folder:{self.path}"
+
+    @property
+    def target(self) -> str:
+        return self.path
 
 
 @dataclass
@@ -128,6 +144,19 @@ class FolderSource:
             draft=draft,
         )
         return item, warnings
+
+
+def build(entry: FolderSourceConfig, context: SourceContext) -> FolderSource:
+    return FolderSource(
+        name=entry.source_name,
+        root=context.resolve(entry.path),
+        pattern=entry.pattern,
+        base_url=context.site_url,
+        timezone=context.timezone,
+    )
+
+
+KIND = SourceKind(FolderSourceConfig, build)
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:

@@ -5,7 +5,7 @@
   loop, with the URLs that form it;
 - the body is streamed and abandoned as soon as it exceeds ``max_bytes``;
 - ``If-None-Match``/``If-Modified-Since`` come from the previous :class:`SourceState`; a
-  ``304 Not Modified`` comes back as ``not_modified`` with no content.
+  ``304 Not Modified`` comes back with no content (``content`` is None).
 
 Every failure is a :class:`~digest.errors.SourceError` that names the URL and the reason
 ("HTTP 500 Internal Server Error", "timed out after 5 s", "redirect loop: a -> b -> a").
@@ -13,19 +13,26 @@ Every failure is a :class:`~digest.errors.SourceError` that names the URL and th
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
-import httpx
+from pydantic import Field, field_validator
 
 from digest import __version__
 from digest.errors import SourceError
+from digest.headers import check_header_value
 from digest.models import SourceState
+from digest.sources.base import SourceEntry
+
+if TYPE_CHECKING:
+    import httpx
 
 FEED_ACCEPT = (
     "application/feed+json, application/atom+xml, application/rss+xml, application/rdf+xml, "
@@ -47,6 +54,59 @@ class FetchOptions:
     max_redirects: int = 5
 
 
+def _source_url(value: str) -> str:
+    value = value.strip()
+    if value.startswith("file:"):
+        if len(value) == len("file:"):
+            raise ValueError("file: URL needs a path, e.g. file:feeds/news.xml")
+        return value
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(
+            "must be an absolute http(s) URL or a file: path, e.g. https://example.org/feed.xml"
+        )
+    return value
+
+
+class HttpSourceConfig(SourceEntry):
+    """The keys of every source fetched from a URL (or a ``file:``)."""
+
+    url: str
+    name: str | None = None
+    timeout: float = Field(default=20, gt=0, le=600, description="Seconds for the whole fetch.")
+    max_bytes: int = Field(default=10_000_000, ge=1024, description="Largest response accepted.")
+    user_agent: str | None = Field(
+        default=None, description='Default: "digest/<version> (+<site.base_url>)".'
+    )
+    tags: list[str] = Field(default=[], description="Tags added to every item of this source.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _source_url(value)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_header_value("user_agent", value)
+        return value
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"{self.kind}:{self.url}"
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+    def fetch_options(self, site_url: str) -> FetchOptions:
+        return FetchOptions(
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            user_agent=self.user_agent or default_user_agent(site_url),
+        )
+
+
 @dataclass(frozen=True)
 class Fetched:
     url: str  # after redirects; relative links in the document resolve against it
@@ -56,10 +116,6 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     status: int = 200
-
-    @property
-    def not_modified(self) -> bool:
-        return self.content is None
 
 
 def fetch(
@@ -72,6 +128,10 @@ def fetch(
     transport: httpx.BaseTransport | None = None,
 ) -> Fetched:
     """GET ``url`` (or read a ``file:``); ``prior`` supplies the conditional-GET validators."""
+    # httpx (~45 ms to import) loads on the first fetch, not with the source kinds that every
+    # process imports through digest.config.
+    import httpx
+
     if url.startswith("file:"):
         return _read_file(url, options, base_dir)
     headers = {"User-Agent": options.user_agent, "Accept": accept}
@@ -108,7 +168,7 @@ def _get(
     visited = [url]
     current = url
     while True:
-        timeout = httpx.Timeout(_remaining(deadline, url, options))
+        timeout = _remaining(deadline, url, options)  # seconds for connect, read, write, pool
         request = client.build_request("GET", current, headers=headers, timeout=timeout)
         response = client.send(request, stream=True)
         try:
@@ -160,6 +220,8 @@ def _get(
 def _tls_context() -> ssl.SSLContext:
     """Certificates are always verified; building the context (the CA bundle) costs 15-80 ms,
     so every fetch shares one."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 

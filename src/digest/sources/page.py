@@ -21,27 +21,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import lxml.html
 from babel.dates import get_month_names
+from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
+from pydantic import Field, field_validator
 
-from digest.config import PageDateConfig, PageSourceConfig
 from digest.errors import SourceError
+from digest.fields import StrictModel
 from digest.markup import html_to_text, truncate
 from digest.models import Collection, Image, Item, Problem, SourceState
 from digest.sources.base import (
     FetchOutcome,
+    SourceContext,
+    SourceKind,
     clean_html,
+    collapse_whitespace,
     fingerprint,
     http_url,
     merge_tags,
-    single_line,
 )
-from digest.sources.http import PAGE_ACCEPT, FetchOptions, fetch
+from digest.sources.http import PAGE_ACCEPT, FetchOptions, HttpSourceConfig, fetch
 
 SUMMARY_LENGTH = 300
 TITLE_FALLBACK_LENGTH = 90
@@ -55,6 +59,71 @@ DEFAULT_PATTERNS = (
         r"\b(?P<month>[^\W\d_]{3,}\.?)\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b,?(?:\s+(?P<year>\d{4})\b)?"
     ),
 )
+
+
+def _css_selector(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+    return value
+
+
+class PageDateConfig(StrictModel):
+    """Where an item's date is and how to read it: ``format`` (strptime) or ``pattern`` (a
+    regular expression with named groups ``day``, ``month`` (number or month name in the
+    locale) and optionally ``year``; a missing year comes from ``year``, ``year_from`` (the
+    nearest element before the item that matches this selector and holds a four-digit year,
+    e.g. a heading "2. Halbjahr 2017") or the current year."""
+
+    selector: str | None = Field(default=None, description="Default: the teaser, else the item.")
+    attribute: str | None = Field(default=None, description="Read this attribute, e.g. datetime.")
+    format: str | None = None
+    pattern: str | None = None
+    year: int | None = Field(default=None, ge=1970, le=2200)
+    year_from: str | None = None
+
+    @field_validator("selector", "year_from")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        return _css_selector(value)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        missing = {"day", "month"} - set(compiled.groupindex)
+        if missing:
+            raise ValueError(
+                f"pattern needs the named group(s) {', '.join(sorted(missing))}, "
+                "e.g. (?P<day>\\d+)\\. (?P<month>\\w+)"
+            )
+        return value
+
+
+class PageSourceConfig(HttpSourceConfig):
+    """A listing page of teasers described by CSS selectors (no feed needed)."""
+
+    kind: Literal["page"]
+    item: str = Field(description="CSS selector of one teaser block.")
+    title: str | None = Field(default=None, description="Default: the teaser's first words.")
+    teaser: str | None = None
+    link: str | None = Field(default="a[href]", description="The 'read more' link (its href).")
+    image: str | None = None
+    date: PageDateConfig = PageDateConfig()
+    locale: str | None = Field(default=None, description="Month names; default: site.locale.")
+
+    @field_validator("item", "title", "teaser", "link", "image")
+    @classmethod
+    def _selectors(cls, value: str | None) -> str | None:
+        return _css_selector(value)
 
 
 @dataclass
@@ -83,7 +152,9 @@ class PageSource:
         collection = self.parse(fetched.content, url=fetched.url, now=now, charset=fetched.charset)
         return FetchOutcome(collection, etag=fetched.etag, last_modified=fetched.last_modified)
 
-    def parse(self, content: bytes, *, url: str, now: datetime, charset: str | None = None) -> Collection:
+    def parse(
+        self, content: bytes, *, url: str, now: datetime, charset: str | None = None
+    ) -> Collection:
         """Items of a listing page; ``url`` is where it came from (links resolve against it)."""
         label = self.config.url
         root = _parse_html(content, charset, label)
@@ -105,19 +176,29 @@ class PageSource:
                 heading_year = headings[position - 1][1] if position else None
             item, dated = self._item(element, url, now, heading_year)
             if item is None:
-                problems.append(Problem("warning", label, "an item without title, text or link "
-                                        "was skipped"))
+                problems.append(
+                    Problem("warning", label, "an item without title, text or link was skipped")
+                )
                 continue
             if item.key in seen:
-                problems.append(Problem("warning", label, f"{item.key} is listed twice; "
-                                        "the later one is skipped"))
+                problems.append(
+                    Problem(
+                        "warning", label, f"{item.key} is listed twice; the later one is skipped"
+                    )
+                )
                 continue
             seen.add(item.key)
             undated += not dated
             items.append(item)
         if undated:
-            problems.append(Problem("warning", label, f"{undated} of {len(items)} item(s) have no "
-                                    "recognisable date and are dated when first seen"))
+            problems.append(
+                Problem(
+                    "warning",
+                    label,
+                    f"{undated} of {len(items)} item(s) have no "
+                    "recognisable date and are dated when first seen",
+                )
+            )
         return Collection(items=tuple(items), problems=tuple(problems))
 
     # -- one item ------------------------------------------------------------------------------
@@ -135,7 +216,9 @@ class PageSource:
             body_html = clean_html(fragment, page_url)
         summary = truncate(html_to_text(body_html), SUMMARY_LENGTH)
         title_element = self._first(config.title, element) if config.title else None
-        title = single_line(title_element.text_content()) if title_element is not None else ""
+        title = (
+            collapse_whitespace(title_element.text_content()) if title_element is not None else ""
+        )
         if not title:
             first_sentence = re.split(r"(?<=[.!?])\s", summary, maxsplit=1)[0]
             title = truncate(first_sentence, TITLE_FALLBACK_LENGTH)
@@ -145,8 +228,13 @@ class PageSource:
         image = self._image(element, page_url, title)
         tags = merge_tags(config.tags)
         content_hash = fingerprint(
-            title, link, published.isoformat() if published else None, summary, body_html,
-            image.src if image else None, list(tags),
+            title,
+            link,
+            published.isoformat() if published else None,
+            summary,
+            body_html,
+            image.src if image else None,
+            list(tags),
         )
         item = Item(
             source=self.name,
@@ -169,29 +257,35 @@ class PageSource:
         src = http_url(image.get("src") or image.get("data-src"), page_url)
         if src is None:
             return None
-        alt = single_line(image.get("alt") or "") or title
-        return Image(src=src, alt=alt, width=_int(image.get("width")), height=_int(image.get("height")))
+        alt = collapse_whitespace(image.get("alt") or "") or title
+        return Image(
+            src=src, alt=alt, width=_int(image.get("width")), height=_int(image.get("height"))
+        )
 
     def _date(
         self, element: Any, teaser: Any, now: datetime, heading_year: int | None
     ) -> datetime | None:
         spec = self.config.date
-        holder = self._first(spec.selector, element) if spec.selector else (
-            teaser if teaser is not None else element
+        holder = (
+            self._first(spec.selector, element)
+            if spec.selector
+            else (teaser if teaser is not None else element)
         )
         if holder is None:
             return None
         text = holder.get(spec.attribute) if spec.attribute else holder.text_content()
         if not text:
             return None
-        text = single_line(text)
+        text = collapse_whitespace(text)
         if spec.attribute:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
                 pass
             else:
-                return (moment if moment.tzinfo else moment.replace(tzinfo=self.timezone)).astimezone(UTC)
+                return (
+                    moment if moment.tzinfo else moment.replace(tzinfo=self.timezone)
+                ).astimezone(UTC)
         day = self._day(text, spec, now, heading_year)
         if day is None:
             return None
@@ -267,6 +361,20 @@ class PageSource:
             return None
         found = self._select(selector, element)
         return found[0] if found else None
+
+
+def build(entry: PageSourceConfig, context: SourceContext) -> PageSource:
+    return PageSource(
+        name=entry.source_name,
+        config=entry,
+        options=entry.fetch_options(context.site_url),
+        locale=entry.locale or context.locale,
+        timezone=context.timezone,
+        base_dir=context.base_dir,
+    )
+
+
+KIND = SourceKind(PageSourceConfig, build)
 
 
 @cache

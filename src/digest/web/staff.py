@@ -23,7 +23,7 @@ from digest.health import describe_state
 from digest.send import send_digest, send_test_copy
 from digest.sources import build_sources
 from digest.subscribers import AddressError, normalise_address
-from digest.transport import TransportOutcome, transport_for
+from digest.transport import TransportOutcome, default_transport
 from digest.web.app import WebState, web_state
 from digest.web.security import (
     SESSION_COOKIE,
@@ -316,7 +316,7 @@ def _send_job(state: WebState, name: str) -> str:
 
 def _test_job(state: WebState, name: str, address: str) -> str:
     loaded = state.reload_config()
-    transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
+    transport = state.transport or default_transport(loaded)
     issue = send_test_copy(
         loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
     )

@@ -20,10 +20,10 @@ from starlette.routing import Route
 from digest.config import LoadedConfig
 from digest.errors import DigestError
 from digest.headers import single_line
-from digest.message import make_message_id, parse_sender
+from digest.message import envelope_sender, make_message_id, sender_domain
 from digest.store import Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
-from digest.transport import TransportOutcome, transport_for
+from digest.transport import TransportOutcome, default_transport
 from digest.web.app import WebState, web_state
 from digest.web.security import client_ip
 
@@ -157,7 +157,6 @@ def confirmation_message(state: WebState, consent: Consent) -> bytes:
     loaded = state.loaded
     site = loaded.config.site
     texts = state.texts
-    _, sender = parse_sender(loaded.config.delivery.from_)
     context = {
         "t": texts,
         "lang": state.lang,
@@ -172,7 +171,7 @@ def confirmation_message(state: WebState, consent: Consent) -> bytes:
     message["To"] = consent.email
     message["Subject"] = texts["mail_subject"].format(site=single_line(site.title))
     message["Date"] = format_datetime(state.now())
-    message["Message-ID"] = make_message_id(sender.rsplit("@", 1)[1], "confirm")
+    message["Message-ID"] = make_message_id(sender_domain(loaded.config.delivery), "confirm")
     message["Auto-Submitted"] = "auto-generated"
     if loaded.config.delivery.reply_to:
         message["Reply-To"] = loaded.config.delivery.reply_to
@@ -185,13 +184,11 @@ def confirmation_message(state: WebState, consent: Consent) -> bytes:
 
 def send_confirmation(state: WebState, consent: Consent) -> None:
     loaded = state.loaded
-    transport = state.transport or transport_for(loaded.config.delivery, loaded.resolve)
+    transport = state.transport or default_transport(loaded)
     data = confirmation_message(state, consent)
     connection = transport.connect()
     try:
-        connection.send(
-            parse_sender(loaded.config.delivery.from_)[1], consent.email, data, lambda: None
-        )
+        connection.send(envelope_sender(loaded.config.delivery), consent.email, data, lambda: None)
     finally:
         connection.close()
 
