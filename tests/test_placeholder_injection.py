@@ -15,8 +15,8 @@ import pytest
 
 from digest.config import load_config
 from digest.message import MessageTemplate, Recipient
-from digest.models import Image, Item
-from digest.render import PLACEHOLDERS, Renderer
+from digest.models import PLACEHOLDERS, Image, Item
+from digest.render import Renderer
 from tests.conftest import AT, REPO
 
 SPELLINGS = [

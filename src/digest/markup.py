@@ -37,6 +37,9 @@ _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typograph
     "table"
 )
 COLUMN_WIDTH = 536  # px: the 600 px email less 32 px of padding either side
+# HTML of one full-body item in the email at most: a body longer than this (a 10 MB feed entry)
+# is cut after the blocks that fit, and the template says it was shortened.
+BODY_MAX_BYTES = 30 * 1024
 _FIT_STYLES = {
     "img": "max-width:100%;height:auto",
     "pre": "white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word",

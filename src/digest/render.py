@@ -26,14 +26,18 @@ from digest.config import LoadedConfig
 from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
-from digest.markup import body_text, clean_text, fit_column, shorten_html, truncate
+from digest.markup import (
+    BODY_MAX_BYTES,
+    body_text,
+    clean_text,
+    fit_column,
+    shorten_html,
+    truncate,
+)
 from digest.models import PLACEHOLDERS, Image, Item, RenderedIssue
 from digest.schedule import Period
 
 PREHEADER_LENGTH = 140
-# HTML of one full-body item in the email at most: a body longer than this (a 10 MB feed entry)
-# is cut after the blocks that fit, and the template says it was shortened.
-BODY_MAX_BYTES = 30 * 1024
 # Every placeholder starts so; content that contains it is defused (see defuse()).
 PLACEHOLDER_PREFIX = "__digest_"
 _DEFUSED_PREFIX = "_\u200b_digest_"

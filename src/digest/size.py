@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 
 from digest.i18n import greeting
-from digest.render import PLACEHOLDERS
+from digest.models import PLACEHOLDERS
 
 HTML_SIZE_LIMIT = 90 * 1024  # bytes of HTML, placeholders filled
 GMAIL_CLIPS_FROM_KB = 99
