@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import html
 
+from digest.headers import NAME_MAX
 from digest.i18n import greeting
 from digest.models import PLACEHOLDERS
 
 HTML_SIZE_LIMIT = 90 * 1024  # bytes of HTML, placeholders filled
 GMAIL_CLIPS_FROM_KB = 99
-NAME_MAX = 100  # characters of a subscriber's name (longer ones are cut on import)
 TOKEN_MAX = 43  # characters of a subscriber's token (secrets.token_urlsafe(32))
 
 

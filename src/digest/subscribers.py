@@ -15,11 +15,10 @@ from email.header import decode_header, make_header
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.headers import single_line
+from digest.headers import NAME_MAX, single_line
 from digest.store import Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
-NAME_MAX = 100  # characters; a longer name is cut (it goes into every To: header)
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).

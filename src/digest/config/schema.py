@@ -25,7 +25,7 @@ from pydantic import (
 from digest.errors import HeaderError
 from digest.fields import StrictModel
 from digest.filters import FilterFields
-from digest.headers import check_header_value
+from digest.headers import check_header_value, parse_mailbox
 from digest.sources.base import SourceEntry
 from digest.sources.registry import ENTRY_MODELS
 from digest.window import SendWindow
@@ -219,6 +219,15 @@ class DeliveryConfig(_Model):
     retry: RetryConfig = RetryConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        try:
+            parse_mailbox("value", value)
+        except HeaderError as exc:  # a ValueError, so the error names file, line and key
+            raise ValueError(str(exc).removeprefix("value: ")) from None
+        return value
 
     @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
     @classmethod
