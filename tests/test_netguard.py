@@ -49,7 +49,7 @@ def test_non_public_addresses_are_refused_after_resolution(host: str, reason: st
     with pytest.raises(BlockedAddress) as caught:
         policy().addresses(host, 80)
     assert reason in str(caught.value)
-    assert "sources.allow_private" in str(caught.value)
+    assert "list it in the source's allow_private" in str(caught.value)
 
 
 def test_public_and_allow_listed_addresses_pass() -> None:
@@ -79,3 +79,24 @@ def test_the_connection_goes_to_the_checked_address_and_redirects_are_checked_to
         ):
             client.get(f"http://feeds.example:{port}/feed.xml")
     assert [seen.path for seen in server.requests] == ["/feed.xml", "/away"]
+
+
+def test_a_feed_fetch_refuses_private_targets_and_redirects_to_them() -> None:
+    from digest.errors import SourceError
+    from digest.sources.http import FetchOptions, fetch
+
+    with LocalServer() as server:
+        server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml")
+        server.redirect("/to-metadata", "http://metadata.example/latest/meta-data/")
+        port = server.url("/").rsplit(":", 1)[1].split("/")[0]
+        named = f"http://feeds.example:{port}"
+        refused = FetchOptions(timeout=5, resolver=resolver)
+        with pytest.raises(SourceError, match=r"resolves to 127\.0\.0\.1, which is a loopback"):
+            fetch(f"{named}/feed.xml", refused)
+        with pytest.raises(SourceError, match="is a loopback address"):
+            fetch(server.url("/feed.xml"), FetchOptions(timeout=5))  # the system resolver
+        allowed = FetchOptions(timeout=5, resolver=resolver, allow_private=("127.0.0.1",))
+        assert fetch(f"{named}/feed.xml", allowed).content == b"<rss/>"
+        with pytest.raises(SourceError, match=r"169\.254\.169\.254, which is a link-local"):
+            fetch(f"{named}/to-metadata", allowed)
+    assert [seen.path for seen in server.requests] == ["/feed.xml", "/to-metadata"]

@@ -7,8 +7,9 @@ or a DNS record read internal services. So the connection itself is guarded: the
 resolved once, every address it resolves to is checked, and the connection goes to a checked
 address (no second lookup that a rebinding DNS server could answer differently).
 
-``sources.allow_private`` lists what may be reached all the same: host names, addresses or
-networks (``intranet.example``, ``127.0.0.1``, ``10.0.0.0/8``).
+A source's ``allow_private`` (``sources: [{kind: feed, url: ..., allow_private: [...]}]``)
+lists what it may reach all the same: host names, addresses or networks
+(``intranet.example``, ``127.0.0.1``, ``10.0.0.0/8``).
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ class AddressPolicy:
             if not _is_public(address) and not any(address in net for net in self.allow_networks):
                 shown = host if host.strip("[]") == text else f"{host} resolves to {text}, which"
                 raise BlockedAddress(
-                    f"{shown} is {_kind(address)}: not fetched (list it in "
-                    "sources.allow_private to allow it)"
+                    f"{shown} is {_kind(address)}: not fetched (list it in the source's "
+                    "allow_private to allow it)"
                 )
         return list(resolved)
 
