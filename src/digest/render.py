@@ -36,6 +36,7 @@ from digest.markup import (
 )
 from digest.models import PLACEHOLDERS, Image, Item, RenderedIssue
 from digest.schedule import Period
+from digest.size import sent_html_size
 
 PREHEADER_LENGTH = 140
 # Every placeholder starts so; content that contains it is defused (see defuse()).
@@ -114,9 +115,14 @@ class Renderer:
         self.env.filters["wrap"] = _wrap
         self.env.filters["truncate_words"] = truncate
 
-    def render(self, digest_name: str, items: Sequence[Item], period: Period) -> RenderedIssue:
+    def render(
+        self, digest_name: str, items: Sequence[Item], period: Period, *, waiting: int = 0
+    ) -> RenderedIssue:
+        """``waiting``: items of the period held back for the next issue (the email says
+        how many)."""
         digest = self.loaded.digest(digest_name)
         context = self._context(digest_name, items, period)
+        context["issue"].update(waiting=waiting, waiting_note=self._waiting_note(waiting))
         subject = single_line(self._render_string(digest.subject, context, "subject"))
         if not subject:
             raise TemplateError(f"digests.{digest_name}.subject: renders to an empty subject")
@@ -177,6 +183,8 @@ class Renderer:
                 "view_url": f"{self.site.links_url}/archive/{digest_name}/{period.slug}",
                 "subject": "",
                 "preheader": "",
+                "waiting": 0,
+                "waiting_note": "",
             },
             "items": views,
             "groups": _group(views, digest.group_by, self.labels, self.formatters),
@@ -187,6 +195,17 @@ class Renderer:
                 digest=digest.title, site=self.site.title
             ),
         }
+
+    def _waiting_note(self, waiting: int) -> str:
+        if waiting <= 0:
+            return ""
+        if waiting == 1:
+            return self.labels["items_waiting_one"]
+        return self.labels["items_waiting"].format(count=self.formatters.number(waiting))
+
+    def sent_size(self, rendered: RenderedIssue) -> int:
+        """Bytes of the HTML as a subscriber receives it (:func:`digest.size.sent_html_size`)."""
+        return sent_html_size(rendered.html, self.site.links_url, self.labels)
 
     def _period_text(self, period: Period) -> str:
         if period.start is None:
