@@ -47,8 +47,7 @@ def write_corpus(site: Site, big_mb: float = 10) -> tuple[list[str], list[Bad]]:
         "&#95;_digest_greeting__ and &#x5f;&#x5f;digest_preferences_url__\n"
     )
     good["hostile-03-scripts.md"] = (
-        _front("Skripte und Ereignisse")
-        + "<script>alert(document.cookie)</script>\n\n"
+        _front("Skripte und Ereignisse") + "<script>alert(document.cookie)</script>\n\n"
         '<p onclick="alert(1)" style="position:fixed">Klick</p>\n\n'
         '<a href="javascript:alert(1)">js</a> <iframe src="https://evil.example/"></iframe>\n\n'
         '<img src="x" onerror="alert(1)" alt="broken">\n'

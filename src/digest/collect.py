@@ -45,7 +45,7 @@ def collect(
         for item in result.items:
             cleaned, notes = clean_item(item)
             items.append(cleaned)
-            problems.extend(Problem("warning", f"{source.name}: {item.uid}", n) for n in notes)
+            problems.extend(Problem("warning", item.uid, note) for note in notes)
         problems.extend(result.problems)
         after[source.name] = before.succeeded(
             clock(), len(result.items), outcome.etag, outcome.last_modified, outcome.not_modified

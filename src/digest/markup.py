@@ -43,10 +43,12 @@ BODY_MAX_BYTES = 30 * 1024
 _FIT_STYLES = {
     "img": "max-width:100%;height:auto",
     "pre": "white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word",
-    "td": "overflow-wrap:anywhere;vertical-align:top",
-    "th": "overflow-wrap:anywhere;vertical-align:top;text-align:left",
+    # Words stay whole (MJML's cell sets word-break:break-word, which would squeeze a wide
+    # table into broken words): a table wider than the column scrolls in its frame instead.
+    "td": "padding:4px 8px;vertical-align:top;word-break:normal;overflow-wrap:break-word",
+    "th": "padding:4px 8px;vertical-align:top;word-break:normal;text-align:left",
 }
-_TABLE_FRAME = "overflow-x:auto;max-width:100%"
+_TABLE_FRAME = "overflow-x:auto;width:0;min-width:100%"  # width 0: no min-content for the cell
 _HEADING = re.compile(r"h([1-6])")
 _BLOCKS = frozenset(
     "p div blockquote pre ul ol li table thead tbody tr td th hr h1 h2 h3 h4 h5 h6".split()  # noqa: SIM905
