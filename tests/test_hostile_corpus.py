@@ -129,3 +129,18 @@ def test_the_hostile_week_fits_a_phone(
         save(page, tmp_path, f"hostile-{width}-{scheme}")
     finally:
         page.close()
+
+
+def test_the_preview_shows_the_hostile_week_and_names_the_bad_files(site: Site) -> None:
+    from tests.test_web import make_web
+
+    _, bad = write_corpus(site, big_mb=1)
+    for web in make_web(site):
+        web.login()
+        page = web.client.get("/preview/weekly")
+        assert page.status_code == 200  # an impossible date used to answer 500
+        for item in bad:
+            assert item.file in page.text
+        html = web.client.get("/preview/weekly.html")
+        assert html.status_code == 200
+        assert "Platzhalter im Inhalt" in html.text and "Tabellen" in html.text

@@ -464,7 +464,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
         )
     finally:
         store.close()
-    for problem in report.problems:
+    for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
     return 0
