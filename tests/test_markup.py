@@ -78,3 +78,11 @@ def test_wrap_fills_paragraphs_and_list_items_but_keeps_pre_lines() -> None:
     assert lines[0].startswith("  - word") and lines[1].startswith("    word")  # hanging
     assert lines[-1] == "  - short"
     assert kept == "  " + pre.rstrip()  # not re-wrapped
+
+
+def test_a_link_without_an_address_becomes_its_text() -> None:
+    html = markdown_to_html(
+        '<a href="javascript:alert(1)">js</a> and <a href="https://e.org">ok</a>'
+    )
+    expected = '<p>js and <a href="https://e.org" rel="noopener noreferrer">ok</a></p>'
+    assert fit_column(html).strip() == expected

@@ -9,7 +9,6 @@ from email.message import EmailMessage
 
 import lxml.html
 
-from digest.markup import COLUMN_WIDTH
 from digest.models import Problem
 from digest.size import size_problem
 
@@ -150,7 +149,7 @@ def _overflow(document: lxml.html.HtmlElement) -> list[str]:
                       default=0)  # fmt: skip
         if columns > TABLE_COLUMNS:
             found.append(
-                f"a table with {columns} columns is wider than a phone ({COLUMN_WIDTH} px column): "
-                "it scrolls sideways there"
+                f"a table with {columns} columns does not fit a phone's width: it scrolls "
+                "sideways there"
             )
     return found

@@ -106,7 +106,8 @@ def fit_column(fragment: str, *, heading_level: int = 3, width: int = COLUMN_WID
       size Outlook draws, is at most ``width`` (the height scaled with it);
     - ``pre`` wraps its long lines instead of widening the email;
     - a table sits in a frame that scrolls sideways, its cells break long words;
-    - headings follow the item's own (``heading_level``): the highest becomes one below it.
+    - headings follow the item's own (``heading_level``): the highest becomes one below it;
+    - a link the sanitiser left without an address (``javascript:``) becomes its text.
     """
     if not fragment.strip():
         return fragment
@@ -117,6 +118,9 @@ def fit_column(fragment: str, *, heading_level: int = 3, width: int = COLUMN_WID
         shift = heading_level + 1 - min(int(str(element.tag)[1]) for element in headings)
     for element in headings:
         element.tag = f"h{min(6, max(1, int(str(element.tag)[1]) + shift))}"
+    for element in list(root.iter("a")):
+        if element.get("href") is None:  # the sanitiser dropped a javascript: href: plain text
+            element.drop_tag()
     for element in list(root.iter("img", "pre", "td", "th", "table")):
         tag = str(element.tag)
         if tag == "img":
