@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +70,39 @@ class BadItemsError(TemplateError):
 
 @dataclass(frozen=True)
 class ItemView:
-    """What templates see of an item."""
+    """What templates see of an item. ``html``, ``text`` and ``shortened`` are worked out
+    when a template first reads them: a teaser's body is usually not shown at all."""
 
     title: str
     url: str | None
     date: datetime
     summary: str
-    html: Markup
-    text: str
     image: Image | None
     tags: tuple[str, ...]
     heading_level: int  # h2 under the digest's h1, h3 under a group heading
-    shortened: bool  # the body was too long for an email: the template says so
+    body_html: str  # cleaned of non-text characters, not yet fitted nor defused
+
+    @cached_property
+    def _body(self) -> tuple[str, bool]:
+        return shorten_html(self.body_html, BODY_MAX_BYTES)
+
+    @cached_property
+    def html(self) -> Markup:
+        """The body fitted to the column (:func:`~digest.markup.fit_column`). fit_column
+        serialises with lxml, which writes every character reference out as the character,
+        so :func:`defuse` sees them all; lxml decodes references to non-text characters too,
+        hence a second cleaning."""
+        fitted = fit_column(self._body[0], heading_level=self.heading_level)
+        return Markup(defuse(clean_text(fitted)))
+
+    @cached_property
+    def text(self) -> str:
+        return defuse(clean_text(body_text(self._body[0])))
+
+    @property
+    def shortened(self) -> bool:
+        """The body was too long for an email: the template says so."""
+        return self._body[1]
 
 
 @dataclass(frozen=True)
@@ -370,7 +392,9 @@ def _fill_line(line: str, width: int, indent: str) -> str:
 
 def _view(item: Item, heading_level: int) -> ItemView:
     """What templates see of an item: every value cleaned of characters that are not text
-    (sources do it too; items stored before they did are not) and defused (:func:`defuse`)."""
+    (sources do it too; items stored before they did are not) and defused (:func:`defuse`).
+    The body was sanitised by nh3 when the source read it; it is fitted to the column at
+    render time, so that items stored before a layout change fit as well."""
 
     def safe(value: str) -> str:
         return defuse(clean_text(value))
@@ -378,23 +402,15 @@ def _view(item: Item, heading_level: int) -> ItemView:
     image = item.image
     if image is not None:
         image = replace(image, src=safe(image.src), alt=safe(image.alt))
-    # Sanitised by nh3 when the source read it; fitted to the column here, at render time, so
-    # that items stored before a layout change fit as well. fit_column serialises with lxml:
-    # every character reference is written out as the character, so defuse sees them all.
-    body, shortened = shorten_html(clean_text(item.body_html), BODY_MAX_BYTES)
-    text = body_text(body)
-    body = fit_column(body, heading_level=heading_level)
     return ItemView(
         title=defuse(single_line(clean_text(item.title))),  # one line, whatever the source sent
         url=safe(item.url) if item.url else None,
         date=item.published_at,
         summary=safe(item.summary),
-        html=Markup(defuse(clean_text(body))),
-        text=defuse(clean_text(text)),
         image=image,
         tags=tuple(safe(tag) for tag in item.tags),
         heading_level=heading_level,
-        shortened=shortened,
+        body_html=clean_text(item.body_html),
     )
 
 
