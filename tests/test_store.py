@@ -24,7 +24,9 @@ from digest.store import (
     deliveries,
     issue_items,
     items,
+    resolve_database_url,
     schema_info,
+    sqlite_path,
     workers,
 )
 
@@ -93,6 +95,27 @@ def test_newer_schema_on_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert str(path) in message
     assert f"schema version {SCHEMA_VERSION + 1} is newer" in message
     assert "\n" not in message
+
+
+def test_store_as_context_manager_closes_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "ctx.db"
+    with pytest.raises(RuntimeError), Store.open(f"sqlite:///{path}") as store:
+        disposed = []
+        store.engine.dispose = lambda *args, **kwargs: disposed.append(True)  # type: ignore[method-assign]
+        raise RuntimeError("boom")
+    assert disposed == [True]
+
+
+def test_sqlite_urls_are_read_in_one_place(tmp_path: Path) -> None:
+    assert sqlite_path("sqlite:///data/d.db?mode=ro") == Path("data/d.db")
+    assert sqlite_path("sqlite:////abs/d.db") == Path("/abs/d.db")
+    assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("sqlite://") is None
+    assert sqlite_path("postgresql+psycopg://u@h/db") is None
+    assert resolve_database_url("sqlite:///d.db", tmp_path) == f"sqlite:///{tmp_path / 'd.db'}"
+    assert resolve_database_url("sqlite:////abs/d.db", tmp_path) == "sqlite:////abs/d.db"
+    assert resolve_database_url("sqlite:///:memory:", tmp_path) == "sqlite:///:memory:"
+    assert resolve_database_url("postgresql://h/db", tmp_path) == "postgresql://h/db"
 
 
 def test_open_for_reading_writes_no_file(tmp_path: Path) -> None:

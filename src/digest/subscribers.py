@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import NAME_MAX, single_line
-from digest.store import Store, Subscriber
+from digest.store import SUBSCRIBER_ACTIVE, Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
@@ -131,7 +131,7 @@ def export_csv(subscribers: Sequence[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == "active":
+        if subscriber.status == SUBSCRIBER_ACTIVE:
             row = [subscriber.email, subscriber.name, ";".join(subscriber.digests)]
             writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()

@@ -12,7 +12,7 @@ Times are stored as naive UTC and returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from digest.store._base import StoreBase
+from digest.store._base import SQLITE_PREFIX, StoreBase, resolve_database_url, sqlite_path
 from digest.store._deliveries import DeliveryStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
@@ -44,6 +44,10 @@ from digest.store.schema import (
     SENDING,
     SENT,
     SKIPPED,
+    SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_PENDING,
+    SUBSCRIBER_STATES,
+    SUBSCRIBER_UNSUBSCRIBED,
     WORKER_LEASE,
     UTCDateTime,
     consents,
@@ -82,6 +86,11 @@ __all__ = [
     "SENDING",
     "SENT",
     "SKIPPED",
+    "SQLITE_PREFIX",
+    "SUBSCRIBER_ACTIVE",
+    "SUBSCRIBER_PENDING",
+    "SUBSCRIBER_STATES",
+    "SUBSCRIBER_UNSUBSCRIBED",
     "WORKER_LEASE",
     "Consent",
     "DeliveryRow",
@@ -102,8 +111,10 @@ __all__ = [
     "ix_deliveries_due",
     "metadata",
     "new_token",
+    "resolve_database_url",
     "schema_info",
     "source_states",
+    "sqlite_path",
     "subscribers",
     "subscriptions",
     "workers",

@@ -16,7 +16,13 @@ from sqlalchemy import (
 
 from digest.store._base import StoreBase
 from digest.store.rows import Consent, Subscriber, _consent, new_token
-from digest.store.schema import consents, subscribers, subscriptions
+from digest.store.schema import (
+    SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_UNSUBSCRIBED,
+    consents,
+    subscribers,
+    subscriptions,
+)
 
 
 class SubscriberStore(StoreBase):
@@ -26,7 +32,7 @@ class SubscriberStore(StoreBase):
         name: str,
         digest_names: Sequence[str],
         now: datetime,
-        status: str = "active",
+        status: str = SUBSCRIBER_ACTIVE,
     ) -> tuple[Subscriber, bool]:
         """Add or update; returns (subscriber, created). Re-adding an unsubscribed address
         through this staff path reactivates it."""
@@ -40,7 +46,7 @@ class SubscriberStore(StoreBase):
                         status=status,
                         token=new_token(),
                         created_at=now,
-                        confirmed_at=now if status == "active" else None,
+                        confirmed_at=now if status == SUBSCRIBER_ACTIVE else None,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
                 created = True
@@ -49,7 +55,7 @@ class SubscriberStore(StoreBase):
                 values: dict[str, Any] = {"status": status}
                 if name:
                     values["name"] = name
-                if status == "active" and row.status != "active":
+                if status == SUBSCRIBER_ACTIVE and row.status != SUBSCRIBER_ACTIVE:
                     values.update(confirmed_at=now, unsubscribed_at=None)
                 conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
                 created = False
@@ -120,8 +126,11 @@ class SubscriberStore(StoreBase):
                 return bool(result.rowcount)
             result = conn.execute(
                 update(subscribers)
-                .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
-                .values(status="unsubscribed", unsubscribed_at=now)
+                .where(
+                    subscribers.c.id == subscriber_id,
+                    subscribers.c.status != SUBSCRIBER_UNSUBSCRIBED,
+                )
+                .values(status=SUBSCRIBER_UNSUBSCRIBED, unsubscribed_at=now)
             )
             return bool(result.rowcount)
 
@@ -136,7 +145,7 @@ class SubscriberStore(StoreBase):
             conn.execute(
                 update(subscribers)
                 .where(subscribers.c.id == row.id)
-                .values(status="unsubscribed", name="", unsubscribed_at=now)
+                .values(status=SUBSCRIBER_UNSUBSCRIBED, name="", unsubscribed_at=now)
             )
         return True
 
@@ -150,7 +159,9 @@ class SubscriberStore(StoreBase):
                             subscriptions, subscriptions.c.subscriber_id == subscribers.c.id
                         )
                     )
-                    .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+                    .where(
+                        subscriptions.c.digest == digest, subscribers.c.status == SUBSCRIBER_ACTIVE
+                    )
                 ).scalar_one()
             )
 
@@ -208,7 +219,7 @@ class SubscriberStore(StoreBase):
         if consent is None:
             return None
         subscriber, _ = self.add_subscriber(
-            consent.email, consent.name, consent.digests, now, status="active"
+            consent.email, consent.name, consent.digests, now, status=SUBSCRIBER_ACTIVE
         )
         return subscriber
 
