@@ -6,15 +6,22 @@ The server here answers each command from a script and can trickle any reply byt
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import smtplib
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from digest.config import SmtpConfig
+from digest.smtp_client import Deadlines, DeadlineSMTP
 from digest.transport import (
     ConnectFailed,
     ConnectionLost,
@@ -162,3 +169,69 @@ def test_550_at_rcpt_stays_that_recipients_permanent_failure() -> None:
         with pytest.raises(PermanentFailure):
             connection.send("a@example.org", "b@example.org", b"Subject: x\r\n\r\n", lambda: None)
         connection.close()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return key, cert
+
+
+@pytest.mark.parametrize("mode", ["ssl", "starttls"])
+def test_deadlines_hold_over_tls_and_after_starttls(
+    certificate: tuple[Path, Path], mode: str
+) -> None:
+    key, cert = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        sock: socket.socket = (
+            server_tls.wrap_socket(conn, server_side=True) if mode == "ssl" else conn
+        )
+        sock.sendall(b"220 ok\r\n")
+        reader = sock.makefile("rb")
+        with contextlib.suppress(OSError):
+            while line := reader.readline():  # the reader changes after STARTTLS
+                verb = line.split()[0].upper()
+                if verb == b"EHLO":
+                    sock.sendall(b"250-localhost\r\n250 STARTTLS\r\n")
+                elif verb == b"STARTTLS":
+                    sock.sendall(b"220 go ahead\r\n")
+                    sock = server_tls.wrap_socket(sock, server_side=True)
+                    reader = sock.makefile("rb")
+                elif verb == b"NOOP":
+                    for byte in b"250 trickled\r\n":  # never complete in time
+                        sock.sendall(bytes([byte]))
+                        time.sleep(0.2)
+                else:
+                    sock.sendall(b"250 OK\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    deadlines = Deadlines(command=1.0, message=10.0)
+    context = client_tls if mode == "ssl" else None
+    smtp = DeadlineSMTP("localhost", port, deadlines, context=context)
+    smtp.ehlo()
+    if mode == "starttls":
+        assert smtp.starttls(context=client_tls)[0] == 220
+        smtp.ehlo()
+    assert smtp.rset()[0] == 250
+    started = time.monotonic()
+    with pytest.raises(smtplib.SMTPServerDisconnected, match="no complete reply within 1 s"):
+        smtp.noop()
+    assert time.monotonic() - started < 2.5
+    listener.close()
+    thread.join(timeout=10)
