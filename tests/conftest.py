@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from digest.config import LoadedConfig, load_config
 from digest.models import Item, RenderedIssue
 from digest.render import Renderer
 from digest.sources.folder import FolderSource
+from tests.databases import BOTH, fresh_database
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -82,14 +83,47 @@ class Site:
         return numbers[0]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_databases`` (modules set it in ``pytestmark``) run once on SQLite
+    and once on PostgreSQL, unless also marked ``sqlite_only``."""
+    definition = metafunc.definition
+    if (
+        "database" in metafunc.fixturenames
+        and definition.get_closest_marker("both_databases")
+        and not definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("database", BOTH, indirect=True)
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
-    """A copy of the sample site (config.example.yaml as config.yaml, content/)."""
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for SQLite (each test uses its own file), else the URL of a fresh PostgreSQL
+    database, dropped after the test (skipped without DIGEST_TEST_DATABASE_URL)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(database: str | None, tmp_path: Path) -> str:
+    """The store's URL: a SQLite file in the test's folder, or a fresh PostgreSQL database."""
+    return database or f"sqlite:///{tmp_path / 'digest.db'}"
+
+
+@pytest.fixture
+def site(tmp_path: Path, database: str | None) -> Site:
+    """A copy of the sample site (config.example.yaml as config.yaml, content/); its
+    ``database:`` is the SQLite file next to the config, or the test's PostgreSQL database."""
     root = tmp_path / "site"
     root.mkdir()
     shutil.copy(REPO / "config.example.yaml", root / "config.yaml")
     shutil.copytree(REPO / "content", root / "content")
-    return Site(root)
+    site = Site(root)
+    if database is not None:
+        site.replace_in_config("database: sqlite:///digest.db", f"database: {database}")
+    return site
 
 
 @dataclass(frozen=True)

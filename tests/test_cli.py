@@ -11,6 +11,8 @@ import pytest
 from digest.cli import main
 from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
 
+pytestmark = pytest.mark.both_databases
+
 
 def tree(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
@@ -111,7 +113,9 @@ def test_build_writes_three_files_and_no_state(site: Site, cli: CliRunner, tmp_p
 def test_build_with_a_naive_at_uses_the_site_time_zone(
     site: Site, cli: CliRunner, tmp_path: Path
 ) -> None:
-    result = cli("-c", site.config, "build", "weekly", "--out", tmp_path, "--at", "2017-11-20T08:00")
+    result = cli(
+        "-c", site.config, "build", "weekly", "--out", tmp_path, "--at", "2017-11-20T08:00"
+    )
     assert result.code == 0, result.err
     assert result.out.startswith("weekly: 3 item(s) for (2017-11-13T07:00+01:00, ")
 

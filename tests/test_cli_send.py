@@ -9,11 +9,14 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import select, text
 
-from digest.store import SCHEMA_VERSION, Store, items, schema_info
+from digest.store import SCHEMA_VERSION, Store, items
 from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.smtp_server import running, use_smtp
+
+pytestmark = pytest.mark.both_databases
 
 NOV_27 = "2017-11-27T08:00:00+01:00"
 
@@ -143,12 +146,44 @@ def test_a_newer_schema_on_disk_is_one_clear_line(site: Site, cli: CliRunner) ->
     url = site.load().database_url
     store = Store.open(url)
     with store.begin() as conn:
-        conn.execute(update(schema_info).values(version=SCHEMA_VERSION + 7))
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = :v"), {"v": f"{SCHEMA_VERSION + 7:04d}"}
+        )
     store.close()
     for command in (("status",), ("send", "weekly", "--yes", "--at", AT_TEXT)):
         result = cli("-c", site.config, *command)
         assert result.code == 1
         assert len(result.err_lines) == 1
         line = result.err_lines[0]
-        assert line.startswith("digest: error: database sqlite:///")
+        assert line.startswith(f"digest: error: database {url.split('://')[0]}://")
         assert f"version {SCHEMA_VERSION + 7} is newer" in line and "Traceback" not in line
+
+
+def test_a_database_error_in_the_middle_of_a_command_is_one_line(
+    site: Site, cli: CliRunner
+) -> None:
+    setup(site, cli)
+    store = Store.open(site.load().database_url)
+    with store.begin() as conn:  # the database breaks after digest opened it
+        conn.execute(text("DROP TABLE deliveries"))
+    store.close()
+    result = cli("-c", site.config, "status")
+    assert result.code == 1
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("digest: error: database: ")
+    assert "deliveries" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.sqlite_only  # needs no server: nothing listens on port 9
+def test_a_database_server_that_does_not_answer_is_one_line(site: Site, cli: CliRunner) -> None:
+    pytest.importorskip("psycopg")
+    site.replace_in_config(
+        "database: sqlite:///digest.db",
+        "database: postgresql+psycopg://digest:hunter2@127.0.0.1:9/digest",
+    )
+    result = cli("-c", site.config, "status")
+    assert result.code == 1
+    assert len(result.err_lines) == 1, result.err
+    line = result.err_lines[0]
+    assert line.startswith("digest: error: database postgresql+psycopg://***@127.0.0.1:9/digest: ")
+    assert "hunter2" not in result.err

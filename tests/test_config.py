@@ -191,7 +191,9 @@ def test_config_that_is_not_a_mapping(tmp_path: Path, cli: CliRunner, text: str)
 
 
 def test_unknown_digest_name(site: Site, cli: CliRunner) -> None:
-    expected = f"digest: error: {site.config}: no digest named 'daily' (configured: monthly, weekly)"
+    expected = (
+        f"digest: error: {site.config}: no digest named 'daily' (configured: monthly, weekly)"
+    )
     for argv in (["build", "daily", "--out", str(site.root / "out")], ["check", "daily"]):
         result = cli("-c", site.config, *argv)
         assert (result.code, result.err_lines, result.out) == (1, [expected], "")

@@ -14,6 +14,9 @@ import subprocess
 import sys
 import time
 
+import pytest
+from sqlalchemy import text
+
 from digest.store import Store
 from tests.conftest import AT_TEXT, CliRunner, Site
 from tests.smtp_server import (
@@ -24,6 +27,8 @@ from tests.smtp_server import (
     subscribers_csv,
     use_smtp,
 )
+
+pytestmark = pytest.mark.both_databases
 
 SUBSCRIBERS = 200
 
@@ -47,8 +52,9 @@ def deliveries(site: Site) -> dict[str, str]:
         issue = store.latest_issue("weekly")
         assert issue is not None
         with store.engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT email, status FROM deliveries WHERE issue_id = ?", (issue.id,)
+            rows = conn.execute(
+                text("SELECT email, status FROM deliveries WHERE issue_id = :issue"),
+                {"issue": issue.id},
             ).all()
         return {email: status for email, status in rows}
     finally:

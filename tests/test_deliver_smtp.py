@@ -14,6 +14,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from digest.ledger import prepare_issue
 from digest.send import send_digest
@@ -27,6 +28,8 @@ from tests.smtp_server import (
     subscribers_csv,
     use_smtp,
 )
+
+pytestmark = pytest.mark.both_databases
 
 SUBJECT = "Präventionskette Ahlen: 3 neue Beiträge"
 
@@ -342,8 +345,9 @@ def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
             issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
             with store.engine.connect() as conn:
                 emails.update(
-                    conn.exec_driver_sql(
-                        "SELECT id, email FROM deliveries WHERE issue_id = ?", (issue.id,)
+                    conn.execute(
+                        text("SELECT id, email FROM deliveries WHERE issue_id = :issue"),
+                        {"issue": issue.id},
                     ).all()
                 )
             threads_before = threading.active_count()

@@ -28,6 +28,8 @@ ARCHIVE = (
     "Projektmanagementteam",  # August/September items (prefixes)
 )
 
+pytestmark = pytest.mark.both_databases
+
 
 class Desk:
     """The sample site with an open store and subscribers; sends with a memory transport."""

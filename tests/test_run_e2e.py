@@ -28,7 +28,7 @@ from digest.store import Store
 from tests.conftest import Site
 from tests.smtp_server import Received, SmtpServer, running, use_smtp
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.both_databases]
 
 ALPHA, BETA, GAMMA = "Alpha-Meldung aus dem Rathaus", "Beta-Meldung zur Schule", "Gamma-Meldung"
 
@@ -137,6 +137,7 @@ def ledger(site: Site) -> list[tuple[str, str, dict[str, int]]]:
         store.close()
 
 
+@pytest.mark.sqlite_only  # the run lock file next to the database
 def test_two_periods_then_sigterm_mid_send_and_restart(site: Site) -> None:
     with running() as server:
         first_three = ["ada@example.net", "bo@example.net", "cy@example.net"]
@@ -222,6 +223,7 @@ def assert_nothing_duplicated(server: SmtpServer, old: list[str], new: list[str]
     assert len(third) == 27
 
 
+@pytest.mark.sqlite_only  # the run lock file next to the database
 def test_run_exits_zero_on_sigint_when_idle(site: Site, tmp_path: Path) -> None:
     with running() as server:
         set_up(site, server.port)

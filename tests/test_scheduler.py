@@ -41,6 +41,8 @@ from digest.transport import (
 from digest.window import SendWindow
 from tests.conftest import CliRunner, Site
 
+pytestmark = pytest.mark.both_databases
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -505,6 +507,7 @@ def test_paused_issue_is_retried_on_the_timer_not_every_tick(site: Site, store: 
 # -- one scheduler per store, status --------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the run lock file next to the database
 def test_second_scheduler_on_the_same_store_refuses_to_start(site: Site, cli: CliRunner) -> None:
     loaded = configure(site, {"schedule": "0 7 * * mon"})
     held = RunLock.acquire(loaded.database_url)

@@ -12,13 +12,15 @@ from digest.store import Store
 from digest.subscribers import AddressError, ImportReport, export_csv, import_csv, normalise_address
 from tests.conftest import CliRunner, Site
 
+pytestmark = pytest.mark.both_databases
+
 NOW = datetime(2017, 11, 1, tzinfo=UTC)
 DIGESTS = ("weekly", "monthly")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'digest.db'}")
+def store(database_url: str) -> Iterator[Store]:
+    store = Store.open(database_url)
     yield store
     store.close()
 

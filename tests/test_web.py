@@ -30,6 +30,7 @@ from digest.web import create_app
 from digest.web.app import WebState
 from digest.web.reload import ChangeWatcher
 from tests.conftest import AT, SAMPLE_WEEK_TITLES, CliRunner, Site
+from tests.databases import migrate_to, schema_revision
 from tests.smtp_server import free_port
 from tests.web_site import STAFF_PASSWORD, STAFF_USER, configure_web, csrf_of
 
@@ -512,11 +513,7 @@ def test_watcher_sees_content_and_new_templates_but_not_the_database(tmp_path: P
 
 def test_store_of_schema_1_gains_the_consents_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = Store.open(url)
-    with store.begin() as conn:  # what a database of schema 1 looks like
-        conn.exec_driver_sql("DROP TABLE consents")
-        conn.exec_driver_sql("UPDATE schema_info SET version = 1")
-    store.close()
+    migrate_to(url, "0001")  # what a database of schema 1 looks like
     store = Store.open(url)
     try:
         consent = store.add_consent(
@@ -525,12 +522,9 @@ def test_store_of_schema_1_gains_the_consents_table(tmp_path: Path) -> None:
             form_url="http://x/subscribe", consent_version="1",
         )  # fmt: skip
         assert store.consent_by_token(consent.token) == consent
-        with store.engine.connect() as conn:
-            assert (
-                conn.exec_driver_sql("SELECT version FROM schema_info").scalar() == SCHEMA_VERSION
-            )
     finally:
         store.close()
+    assert schema_revision(url) == SCHEMA_VERSION
 
 
 def test_digest_serve_command_serves_the_pages(site: Site) -> None:

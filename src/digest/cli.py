@@ -11,6 +11,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from digest import __version__
 from digest.compose import compose_next_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
@@ -20,7 +22,7 @@ from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
 from digest.size import HTML_SIZE_LIMIT
-from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_STATES, Store
+from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_STATES, Store, describe_error
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -37,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"digest: error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # the database went away mid-command: one line too
+        if args.debug:
+            raise
+        print(f"digest: error: database: {describe_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("digest: interrupted", file=sys.stderr)

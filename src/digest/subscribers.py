@@ -99,6 +99,7 @@ def import_csv(
         raise AddressError(f"{source}:1: header must name the columns email,name,digests")
     reader.fieldnames = header
     seen: dict[str, int] = {}
+    valid: list[tuple[str, str, list[str]]] = []
     for row in reader:
         line = reader.line_num
         try:
@@ -118,11 +119,8 @@ def import_csv(
         name, cut = clean_name(row.get("name") or "")
         if cut:
             report.notes.append(f"{source}:{line}: {email}: {cut}")
-        _, created = store.add_subscriber(email, name, digests, now)
-        if created:
-            report.added += 1
-        else:
-            report.updated += 1
+        valid.append((email, name, digests))
+    report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
     return report
 
 

@@ -12,7 +12,13 @@ Times are stored as naive UTC and returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from digest.store._base import SQLITE_PREFIX, StoreBase, resolve_database_url, sqlite_path
+from digest.store._base import (
+    SQLITE_PREFIX,
+    StoreBase,
+    describe_error,
+    resolve_database_url,
+    sqlite_path,
+)
 from digest.store._deliveries import DeliveryStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
@@ -38,7 +44,6 @@ from digest.store.schema import (
     ISSUE_PAUSED,
     ISSUE_SENDING,
     ISSUE_SKIPPED,
-    MIGRATIONS,
     PENDING,
     SCHEMA_VERSION,
     SENDING,
@@ -56,9 +61,10 @@ from digest.store.schema import (
     issue_items,
     issues,
     items,
-    ix_deliveries_due,
+    ix_deliveries_claim,
+    ix_deliveries_in_doubt,
+    ix_deliveries_sending,
     metadata,
-    schema_info,
     source_states,
     subscribers,
     subscriptions,
@@ -80,7 +86,6 @@ __all__ = [
     "ISSUE_PAUSED",
     "ISSUE_SENDING",
     "ISSUE_SKIPPED",
-    "MIGRATIONS",
     "PENDING",
     "SCHEMA_VERSION",
     "SENDING",
@@ -102,17 +107,19 @@ __all__ = [
     "UTCDateTime",
     "consents",
     "deliveries",
+    "describe_error",
     "digests",
     "issue_items",
     "issues",
     "item_from_json",
     "item_to_json",
     "items",
-    "ix_deliveries_due",
+    "ix_deliveries_claim",
+    "ix_deliveries_in_doubt",
+    "ix_deliveries_sending",
     "metadata",
     "new_token",
     "resolve_database_url",
-    "schema_info",
     "source_states",
     "sqlite_path",
     "subscribers",

@@ -12,18 +12,31 @@ from typing import Any, Self
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     create_engine,
     event,
-    insert,
-    select,
-    update,
+    inspect,
+    text,
 )
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import SQLAlchemyError as _SQLAlchemyError
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from digest.errors import StoreError
-from digest.store.schema import MIGRATIONS, SCHEMA_VERSION, metadata, schema_info
+from digest.store.schema import SCHEMA_VERSION, metadata
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key held while the schema is created or migrated ("digest" + 1).
+MIGRATION_LOCK = 0x64_69_67_65_73_74_00_01
+# Every PostgreSQL session: a stuck statement, lock wait or forgotten transaction ends
+# with an error instead of holding rows (and FOR UPDATE locks) forever.
+PG_SESSION_OPTIONS = {
+    "lock_timeout": "10s",
+    "statement_timeout": "120s",
+    "idle_in_transaction_session_timeout": "60s",
+}
 
 SQLITE_PREFIX = "sqlite:///"
 
@@ -57,28 +70,19 @@ class StoreBase:
         self._local = threading.local()  # a sender thread's own driver connection
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Self:
-        try:
-            if url in ("sqlite://", "sqlite:///:memory:"):
-                # One shared connection, or every thread would see its own empty database.
-                engine = create_engine(
-                    url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-                )
-            else:
-                engine = create_engine(url)
-        except (_SQLAlchemyError, ImportError, ValueError) as exc:
-            raise StoreError(f"database {_safe_url(url)}: {exc}") from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", sqlite_pragmas)
+    def open(cls, url: str, *, create: bool = True, application_name: str = "digest") -> Self:
+        """Connect, then create the schema or migrate it to the head revision."""
+        url = normalise_url(url)
+        engine = _engine(url, application_name)
         store = cls(engine)
         try:
             store.migrate(create=create)
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             engine.dispose()
-            raise StoreError(f"database {_safe_url(url)}: {exc.orig}") from None
+            raise StoreError(f"database {safe_url(url)}: {describe_error(exc)}") from None
         except StoreError as exc:  # e.g. a newer schema: name the database in the message
             engine.dispose()
-            raise StoreError(f"database {_safe_url(url)}: {exc}") from None
+            raise StoreError(f"database {safe_url(url)}: {exc}") from None
         return store
 
     @classmethod
@@ -104,23 +108,42 @@ class StoreBase:
         self.close()
 
     def migrate(self, *, create: bool = True) -> None:
-        """Create the schema or bring it to :data:`SCHEMA_VERSION`; refuse a newer one."""
+        """Create the schema or bring it to the head revision; refuse a newer one.
+
+        One process at a time: on PostgreSQL under a transaction-level advisory lock, on
+        SQLite under the write lock BEGIN IMMEDIATE takes; whoever waited finds the work
+        done. An empty database gets the tables in one step and is stamped with the head;
+        an older one runs the Alembic revisions it lacks (DDL is transactional on both
+        databases: a failed migration leaves the old schema)."""
         with self.begin() as conn:
-            if not self.engine.dialect.has_table(conn, "schema_info"):
+            if not self.is_sqlite:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            current, legacy = schema_revision(conn)
+            if current == SCHEMA_VERSION:
+                return
+            if current is None:
                 if not create:
                     raise StoreError("database has no digest schema")
                 metadata.create_all(conn)
-                conn.execute(insert(schema_info).values(version=SCHEMA_VERSION))
+                _alembic(conn, "stamp", "head")
                 return
-            version = conn.execute(select(schema_info.c.version)).scalar_one()
-            if version > SCHEMA_VERSION:
+            if current > SCHEMA_VERSION:
                 raise StoreError(
-                    f"database schema version {version} is newer than this digest "
+                    f"database schema version {current} is newer than this digest "
                     f"understands ({SCHEMA_VERSION}); upgrade digest"
                 )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[step](conn)
-                conn.execute(update(schema_info).values(version=step))
+            if legacy:  # numbered by the store before Alembic: the same history
+                _alembic(conn, "stamp", f"{current:04d}")
+            _alembic(conn, "upgrade", "head")
+
+    def upsert(self, table: Table) -> sqlite_dialect.Insert | postgresql_dialect.Insert:
+        """An INSERT that can say ON CONFLICT: two processes adding the same row at once
+        never both insert it, and neither fails (read-then-insert races on PostgreSQL)."""
+        if self.is_sqlite:
+            return sqlite_dialect.insert(table)
+        return postgresql_dialect.insert(table)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -142,7 +165,87 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _safe_url(url: str) -> str:
+def schema_revision(conn: Connection) -> tuple[int | None, bool]:
+    """(revision number, numbered before Alembic?) of the database; (None, False) if empty."""
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if value is not None:
+            try:
+                return int(value), False
+            except ValueError:
+                raise StoreError(f"database schema revision {value!r} is not digest's") from None
+    if "schema_info" in tables:
+        return int(conn.exec_driver_sql("SELECT version FROM schema_info").scalar_one()), True
+    return None, False
+
+
+def _alembic(conn: Connection, command_name: str, revision: str) -> None:
+    """Run an Alembic command on ``conn``, inside the caller's transaction and lock."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    getattr(command, command_name)(config, revision)
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean PostgreSQL through psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _engine(url: str, application_name: str) -> Engine:
+    try:
+        dialect = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise StoreError(f"database {safe_url(url)}: not a database URL") from None
+    if dialect not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"database {safe_url(url)}: unsupported; use sqlite:///FILE or "
+            "postgresql+psycopg://USER@HOST/NAME"
+        )
+    try:
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            # One shared connection, or every thread would see its own empty database.
+            return _sqlite(
+                create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            )
+        if dialect == "sqlite":
+            return _sqlite(create_engine(url))
+        options = " ".join(f"-c {key}={value}" for key, value in PG_SESSION_OPTIONS.items())
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"options": options, "application_name": application_name[:63]},
+        )
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"database {safe_url(url)}: the driver is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'digest[postgres]'"
+        ) from None
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"database {safe_url(url)}: {exc}") from None
+
+
+def _sqlite(engine: Engine) -> Engine:
+    event.listen(engine, "connect", sqlite_pragmas)
+    return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """A database error as one line: the driver's message without SQL, parameters or
+    SQLAlchemy's background link."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return "; ".join(lines) or type(cause).__name__
+
+
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

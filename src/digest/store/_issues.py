@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +29,14 @@ from digest.store.schema import (
     issues,
     subscribers,
     subscriptions,
+)
+
+_PAGE = 5000
+_PG_INSERT_DELIVERIES = text(
+    "INSERT INTO deliveries (issue_id, subscriber_id, email, name, message_id, status, attempts) "
+    f"SELECT :issue, s, e, n, m, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
+    "CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:message_ids AS text[])) "
+    "AS u(s, e, n, m)"
 )
 
 
@@ -81,81 +91,99 @@ class IssueStore(StoreBase):
         text: str,
         item_ids: Sequence[int],
         now: datetime,
-        message_id: Any,
+        message_id: Callable[[], str],
         start: tuple[datetime, datetime] | None = None,
     ) -> IssueRow:
         """Freeze an issue with its items and one pending delivery per active subscriber,
         in one transaction. Raises :class:`IssueExists` if the period already has one."""
-        try:
-            with self.begin() as conn:
-                if start is not None:
-                    conn.execute(
-                        insert(digests).values(name=digest, started_at=start[0], baseline=start[1])
-                    )
-                issue_id = conn.execute(
-                    insert(issues).values(
-                        digest=digest,
-                        period_key=period_key,
-                        period_start=period_start,
-                        period_end=period_end,
-                        status=status,
-                        subject=subject,
-                        preheader=preheader,
-                        html=html,
-                        text=text,
-                        item_count=len(item_ids),
-                        created_at=now,
-                        completed_at=None if status == ISSUE_SENDING else now,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
+        with self.begin() as conn:
+            if start is not None:  # the first issue of a digest: a racing one may add it too
+                conn.execute(
+                    self.upsert(digests)
+                    .values(name=digest, started_at=start[0], baseline=start[1])
+                    .on_conflict_do_nothing(index_elements=[digests.c.name])
+                )
+            issue_id = conn.execute(
+                self.upsert(issues)
+                .values(
+                    digest=digest,
+                    period_key=period_key,
+                    period_start=period_start,
+                    period_end=period_end,
+                    status=status,
+                    subject=subject,
+                    preheader=preheader,
+                    html=html,
+                    text=text,
+                    item_count=len(item_ids),
+                    created_at=now,
+                    completed_at=None if status == ISSUE_SENDING else now,
+                )
+                .on_conflict_do_nothing(index_elements=[issues.c.digest, issues.c.period_key])
+                .returning(issues.c.id)
+            ).scalar()
+            if issue_id is None:  # another sender created this period's issue first
+                raise IssueExists(f"{digest} {period_key}: issue exists")
+            try:
                 if item_ids:
                     conn.execute(
                         insert(issue_items),
                         [
-                            {
-                                "issue_id": issue_id,
-                                "item_id": item_id,
-                                "digest": digest,
-                                "position": n,
-                            }
+                            {"issue_id": issue_id, "item_id": item_id, "digest": digest,
+                             "position": n}
                             for n, item_id in enumerate(item_ids)
                         ],
-                    )
-                after = 0  # keyset pages: 100k recipients never sit in memory at once
-                while status == ISSUE_SENDING:
-                    recipients = conn.execute(
-                        select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
-                        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                        .where(
-                            subscriptions.c.digest == digest,
-                            subscribers.c.status == SUBSCRIBER_ACTIVE,
-                            subscribers.c.id > after,
-                        )
-                        .order_by(subscribers.c.id)
-                        .limit(5000)
-                    ).all()
-                    if not recipients:
-                        break
-                    after = recipients[-1].id
-                    if recipients:
-                        conn.execute(
-                            insert(deliveries),
-                            [
-                                {
-                                    "issue_id": issue_id,
-                                    "subscriber_id": row.id,
-                                    "email": row.email,
-                                    "name": row.name,
-                                    "message_id": message_id(),
-                                    "status": PENDING,
-                                    "attempts": 0,
-                                }
-                                for row in recipients
-                            ],
-                        )
-        except IntegrityError as exc:
-            raise IssueExists(f"{digest} {period_key}: issue exists ({exc.orig})") from None
+                    )  # fmt: skip
+            except IntegrityError as exc:  # an item taken by a racing issue of this digest
+                raise IssueExists(f"{digest} {period_key}: issue exists ({exc.orig})") from None
+            if status == ISSUE_SENDING:
+                self._add_deliveries(conn, issue_id, digest, message_id)
         return self.issue_by_id(int(issue_id))
+
+    def _add_deliveries(
+        self, conn: Connection, issue_id: int, digest: str, message_id: Callable[[], str]
+    ) -> None:
+        """One pending row per active subscriber, in keyset pages: a million recipients never
+        sit in memory at once. PostgreSQL takes each page as arrays in one statement."""
+        after = 0
+        while True:
+            recipients = conn.execute(
+                select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
+                .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+                .where(
+                    subscriptions.c.digest == digest,
+                    subscribers.c.status == SUBSCRIBER_ACTIVE,
+                    subscribers.c.id > after,
+                )
+                .order_by(subscribers.c.id)
+                .limit(_PAGE)
+            ).all()
+            if not recipients:
+                return
+            after = recipients[-1].id
+            if not self.is_sqlite:
+                conn.execute(
+                    _PG_INSERT_DELIVERIES,
+                    {
+                        "issue": issue_id,
+                        "ids": [row.id for row in recipients],
+                        "emails": [row.email for row in recipients],
+                        "names": [row.name for row in recipients],
+                        "message_ids": [message_id() for _ in recipients],
+                    },
+                )
+                continue
+            conn.execute(
+                insert(deliveries),
+                [
+                    {
+                        "issue_id": issue_id, "subscriber_id": row.id, "email": row.email,
+                        "name": row.name, "message_id": message_id(), "status": PENDING,
+                        "attempts": 0,
+                    }
+                    for row in recipients
+                ],
+            )  # fmt: skip
 
     def set_issue_status(
         self, issue_id: int, status: str, now: datetime, note: str | None = None

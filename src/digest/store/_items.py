@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import (
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql as postgresql_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import select, update
 
 from digest.models import Item, SourceState
 from digest.store._base import StoreBase
@@ -47,12 +41,17 @@ class ItemStore(StoreBase):
                     "data": item_to_json(item),
                 }
                 if row is None:
-                    conn.execute(
-                        insert(items).values(
-                            uid=item.uid, source=item.source, first_seen_at=now, **values
-                        )
-                    )
-                    new += 1
+                    # another process collecting at the same moment may insert it first
+                    added = conn.execute(
+                        self.upsert(items)
+                        .values(uid=item.uid, source=item.source, first_seen_at=now, **values)
+                        .on_conflict_do_nothing(index_elements=[items.c.uid])
+                        .returning(items.c.id)
+                    ).first()
+                    if added is not None:
+                        new += 1
+                    else:
+                        conn.execute(update(items).where(items.c.uid == item.uid).values(**values))
                 elif row.content_hash != item.content_hash or not row.present:
                     conn.execute(update(items).where(items.c.id == row.id).values(**values))
                 else:
@@ -125,21 +124,12 @@ class ItemStore(StoreBase):
                     "item_count": state.item_count,
                     "failures": state.failures,
                 }
-                if self.engine.dialect.name in ("sqlite", "postgresql"):
-                    # one statement: two processes collecting at once never both insert
-                    dialect = sqlite_dialect if self.is_sqlite else postgresql_dialect
-                    upsert = dialect.insert(source_states).values(source=name, **values)
-                    conn.execute(
-                        upsert.on_conflict_do_update(
-                            index_elements=[source_states.c.source], set_=values
-                        )
-                    )
-                    continue
-                changed = conn.execute(
-                    update(source_states).where(source_states.c.source == name).values(**values)
+                # one statement: two processes collecting at once never both insert
+                conn.execute(
+                    self.upsert(source_states)
+                    .values(source=name, **values)
+                    .on_conflict_do_update(index_elements=[source_states.c.source], set_=values)
                 )
-                if not changed.rowcount:
-                    conn.execute(insert(source_states).values(source=name, **values))
 
     # -- digests
 

@@ -7,10 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    Connection,
+    String,
+    any_,
+    bindparam,
     delete,
     func,
     insert,
     select,
+    text,
     update,
 )
 
@@ -19,10 +25,25 @@ from digest.store.rows import Consent, Subscriber, _consent, new_token
 from digest.store.schema import (
     SUBSCRIBER_ACTIVE,
     SUBSCRIBER_UNSUBSCRIBED,
+    UTCDateTime,
     consents,
     subscribers,
     subscriptions,
 )
+
+_PG_INSERT_SUBSCRIBERS = text(
+    "INSERT INTO subscribers (email, name, status, token, created_at, confirmed_at) "
+    "SELECT e, n, :status, t, :now, :confirmed "
+    "FROM unnest(CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:tokens AS text[])) "
+    "AS u(e, n, t) ON CONFLICT (email) DO NOTHING RETURNING id"
+).bindparams(bindparam("now", type_=UTCDateTime), bindparam("confirmed", type_=UTCDateTime))
+_PG_INSERT_SUBSCRIPTIONS = text(
+    "INSERT INTO subscriptions (subscriber_id, digest) "
+    "SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:digests AS text[])) "
+    "ON CONFLICT DO NOTHING"
+)
+# Rows per statement of a batched import (SQLite allows 32,766 bound values per statement).
+_BATCH = 1000
 
 
 class SubscriberStore(StoreBase):
@@ -37,43 +58,144 @@ class SubscriberStore(StoreBase):
         """Add or update; returns (subscriber, created). Re-adding an unsubscribed address
         through this staff path reactivates it."""
         with self.begin() as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
-            if row is None:
-                subscriber_id = conn.execute(
-                    insert(subscribers).values(
-                        email=email,
-                        name=name,
-                        status=status,
-                        token=new_token(),
-                        created_at=now,
-                        confirmed_at=now if status == SUBSCRIBER_ACTIVE else None,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
-                created = True
-            else:
-                subscriber_id = row.id
-                values: dict[str, Any] = {"status": status}
-                if name:
-                    values["name"] = name
-                if status == SUBSCRIBER_ACTIVE and row.status != SUBSCRIBER_ACTIVE:
-                    values.update(confirmed_at=now, unsubscribed_at=None)
-                conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
-                created = False
-            current = {
-                r.digest
-                for r in conn.execute(
-                    select(subscriptions.c.digest).where(
-                        subscriptions.c.subscriber_id == subscriber_id
-                    )
-                )
-            }
-            for digest in set(digest_names) - current:
-                conn.execute(
-                    insert(subscriptions).values(subscriber_id=subscriber_id, digest=digest)
-                )
+            created = self._upsert_subscribers(conn, [(email, name, digest_names)], now, status)
         subscriber = self.subscriber_by_email(email)
         assert subscriber is not None
-        return subscriber, created
+        return subscriber, bool(created)
+
+    def add_subscribers(
+        self,
+        rows: Sequence[tuple[str, str, Sequence[str]]],
+        now: datetime,
+        status: str = SUBSCRIBER_ACTIVE,
+    ) -> tuple[int, int]:
+        """:meth:`add_subscriber` for many (email, name, digests) rows with distinct
+        addresses, in one transaction and a few statements per thousand rows (an import of
+        100k rows takes seconds, not minutes). Returns (added, updated)."""
+        added = 0
+        with self.begin() as conn:
+            for start in range(0, len(rows), _BATCH):
+                added += self._upsert_subscribers(conn, rows[start : start + _BATCH], now, status)
+        return added, len(rows) - added
+
+    def _upsert_subscribers(
+        self,
+        conn: Connection,
+        rows: Sequence[tuple[str, str, Sequence[str]]],
+        now: datetime,
+        status: str,
+    ) -> int:
+        """Insert the new addresses (ON CONFLICT: a concurrent add never fails), update the
+        known ones, add missing subscriptions; returns how many addresses were new."""
+        emails = [email for email, _, _ in rows]
+        before = {
+            r.email: r
+            for r in conn.execute(
+                select(
+                    subscribers.c.id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.status,
+                    subscribers.c.confirmed_at,
+                    subscribers.c.unsubscribed_at,
+                ).where(self._among(subscribers.c.email, emails))
+            )
+        }
+        confirmed = now if status == SUBSCRIBER_ACTIVE else None
+        fresh = [
+            {
+                "email": email, "name": name, "status": status, "token": new_token(),
+                "created_at": now, "confirmed_at": confirmed,
+            }
+            for email, name, _ in rows
+            if email not in before
+        ]  # fmt: skip
+        added = 0
+        if fresh and not self.is_sqlite:  # one statement over arrays: no per-row parameters
+            added = len(
+                conn.execute(
+                    _PG_INSERT_SUBSCRIBERS,
+                    {
+                        "emails": [row["email"] for row in fresh],
+                        "names": [row["name"] for row in fresh],
+                        "tokens": [row["token"] for row in fresh],
+                        "status": status,
+                        "now": now,
+                        "confirmed": confirmed,
+                    },
+                ).all()
+            )
+        elif fresh:
+            inserted = conn.execute(
+                self.upsert(subscribers)
+                .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+                .returning(subscribers.c.id),
+                fresh,
+            )
+            added = len(inserted.all())
+        changes = []
+        for email, name, _ in rows:
+            row = before.get(email)
+            if row is None:
+                continue
+            reactivated = status == SUBSCRIBER_ACTIVE and row.status != SUBSCRIBER_ACTIVE
+            change = {
+                "b_id": row.id,
+                "b_name": name or row.name,
+                "b_status": status,
+                "b_confirmed_at": now if reactivated else row.confirmed_at,
+                "b_unsubscribed_at": None if reactivated else row.unsubscribed_at,
+            }
+            if change["b_name"] != row.name or status != row.status:
+                changes.append(change)
+        if changes:  # one statement, many parameter sets
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == bindparam("b_id"))
+                .values(
+                    name=bindparam("b_name"),
+                    status=bindparam("b_status"),
+                    confirmed_at=bindparam("b_confirmed_at", type_=UTCDateTime),
+                    unsubscribed_at=bindparam("b_unsubscribed_at", type_=UTCDateTime),
+                ),
+                changes,
+            )
+        ids = {
+            r.email: r.id
+            for r in conn.execute(
+                select(subscribers.c.email, subscribers.c.id).where(
+                    self._among(subscribers.c.email, emails)
+                )
+            )
+        }
+        links = [
+            {"subscriber_id": ids[email], "digest": digest}
+            for email, _, digest_names in rows
+            for digest in dict.fromkeys(digest_names)
+        ]
+        if links and not self.is_sqlite:
+            conn.execute(
+                _PG_INSERT_SUBSCRIPTIONS,
+                {
+                    "ids": [link["subscriber_id"] for link in links],
+                    "digests": [link["digest"] for link in links],
+                },
+            )
+        elif links:
+            conn.execute(
+                self.upsert(subscriptions).on_conflict_do_nothing(
+                    index_elements=[subscriptions.c.subscriber_id, subscriptions.c.digest]
+                ),
+                links,
+            )
+        return added
+
+    def _among(self, column: Any, values: Sequence[str]) -> Any:
+        """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter however many
+        values (psycopg spends ~1 ms per thousand separate parameters parsing the query)."""
+        if self.is_sqlite:
+            return column.in_(values)
+        return column == any_(bindparam("among", list(values), type_=ARRAY(String)))
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         return self._subscriber(subscribers.c.email == email)

@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Connection,
     DateTime,
     ForeignKey,
     Index,
@@ -22,7 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 4
+# The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -43,8 +43,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 metadata = MetaData()
-
-schema_info = Table("schema_info", metadata, Column("version", Integer, nullable=False))
 
 items = Table(
     "items",
@@ -133,13 +131,31 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("claimed_by", String(100), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),  # schema 5: the claim's lease end
     Column("payload_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
-# Schema 4: claims find the next due rows of an issue by (issue_id, status) in id order,
-# instead of scanning every row already sent (25 ms per claim at the end of 100k rows).
-ix_deliveries_due = Index("ix_deliveries_due", deliveries.c.issue_id, deliveries.c.status)
+# Schema 5: claims read the next due rows of an issue in id order straight off this index,
+# however much history the table holds (PostgreSQL, unlike SQLite, does not add the row id
+# to an index by itself: with (issue_id, status) alone a claim sorted, 6 ms rising to 40 ms).
+ix_deliveries_claim = Index(
+    "ix_deliveries_claim", deliveries.c.issue_id, deliveries.c.status, deliveries.c.id
+)
+# Rows being sent and rows in doubt are few, whatever the history: crash recovery, lease
+# renewal and the in-doubt report read these partial indexes, never the whole table.
+ix_deliveries_sending = Index(
+    "ix_deliveries_sending",
+    deliveries.c.claimed_by,
+    sqlite_where=deliveries.c.status == "sending",
+    postgresql_where=deliveries.c.status == "sending",
+)
+ix_deliveries_in_doubt = Index(
+    "ix_deliveries_in_doubt",
+    deliveries.c.issue_id,
+    sqlite_where=deliveries.c.status == "in_doubt",
+    postgresql_where=deliveries.c.status == "in_doubt",
+)
 
 # Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
 # with which form and consent text; confirmed_at is set when the confirm button was pressed.
@@ -200,22 +216,3 @@ SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
 )  # fmt: skip
 SUBSCRIBER_STATES = (SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED)
 WORKER_LEASE = timedelta(minutes=2)
-
-
-def _migrate_2(conn: Connection) -> None:
-    """Schema 2: the consents table (double opt-in sign-ups)."""
-    consents.create(conn, checkfirst=True)
-
-
-def _migrate_3(conn: Connection) -> None:
-    """Schema 3: source_states (conditional-GET validators and source health)."""
-    source_states.create(conn, checkfirst=True)
-
-
-def _migrate_4(conn: Connection) -> None:
-    """Schema 4: the index claims use (deliveries by issue and status)."""
-    ix_deliveries_due.create(conn, checkfirst=True)
-
-
-# version -> function(conn); version 1 is create_all
-MIGRATIONS: dict[int, Any] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
