@@ -117,7 +117,8 @@ class Renderer:
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
         self.site = loaded.config.site
-        self.labels = labels_for(self.site.locale)
+        self.translator = loaded.translator
+        self.labels = labels_for(self.translator)
         self.formatters = Formatters(self.site.locale, self.site.tz)
         loaders: list[jinja2.BaseLoader] = []
         if loaded.templates_dir.is_dir():
@@ -133,6 +134,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.translator.install(self.env)  # _(), ngettext(), {% trans %} in the site's language
         self.env.filters.update(self.formatters.filters())
         self.env.filters["wrap"] = _wrap
         self.env.filters["truncate_words"] = truncate
@@ -221,9 +223,12 @@ class Renderer:
     def _waiting_note(self, waiting: int) -> str:
         if waiting <= 0:
             return ""
-        if waiting == 1:
-            return self.labels["items_waiting_one"]
-        return self.labels["items_waiting"].format(count=self.formatters.number(waiting))
+        return self.translator.ngettext(
+            "One more item did not fit into this email; it follows in the next issue.",
+            "%(num)s more items did not fit into this email; they follow in the next issue.",
+            waiting,
+            num=self.formatters.number(waiting),
+        )
 
     def sent_size(self, rendered: RenderedIssue) -> int:
         """Bytes of the HTML as a subscriber receives it (:func:`digest.size.sent_html_size`)."""
