@@ -16,7 +16,10 @@ def test_550_at_mail_from_pauses_the_issue_and_fails_nobody(site: Site, cli: Cli
         result = cli("-c", site.config, "send", "weekly", "--at", AT_TEXT, "--yes")
         assert result.code != 0
         (line,) = result.err.strip().splitlines()
-        assert line.startswith("digest: error: digest weekly: issue paused: the server refused")
+        assert line.startswith(
+            "digest: error: digest weekly: issue paused: the server refused the sender "
+            "<newsletter@example.org>: 550 5.7.1"
+        )
         assert "550 5.7.1 sender address rejected" in line and "(at MAIL FROM)" in line
         after = counts(site)
         assert after.get("failed_perm", 0) == 0 and after.get("failed_temp", 0) == 0

@@ -327,7 +327,7 @@ class IssueDelivery:
             return connection
         except SenderRefused as exc:  # the sender, not this recipient: nobody is charged
             self.store.release([row.id], str(exc))
-            self._pause(f"the server refused the sender <{self.sender}>: {exc}")
+            self._pause(f"the server refused the sender <{self.sender(row.verp_token)}>: {exc}")
             return connection
         except OutcomeUnknown as exc:
             self.store.mark_in_doubt(row.id, str(exc))
