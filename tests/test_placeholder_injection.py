@@ -16,7 +16,7 @@ import pytest
 from digest.config import load_config
 from digest.message import MessageTemplate, Recipient
 from digest.models import PLACEHOLDERS, Image, Item
-from digest.render import Renderer
+from digest.render import PLACEHOLDER_PREFIX, Renderer
 from tests.conftest import AT, REPO
 
 SPELLINGS = [
@@ -78,3 +78,7 @@ def test_item_content_never_becomes_a_placeholder(digest: str) -> None:
     # ... and the token shows up exactly where the templates put the placeholders
     expected = sum(clean.html.count(t) + clean.text.count(t) for t in PLACEHOLDERS.values())
     assert body.count(secret) == expected
+
+
+def test_every_placeholder_starts_with_the_prefix_that_is_defused() -> None:
+    assert all(token.startswith(PLACEHOLDER_PREFIX) for token in PLACEHOLDERS.values())
