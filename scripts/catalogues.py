@@ -32,7 +32,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "src" / "digest" / "locale"
 DOMAIN = "digest"
-_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w+)\}")
 
 
 def extract(root: Path = ROOT) -> Catalog:

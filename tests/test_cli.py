@@ -209,7 +209,9 @@ def test_check_of_the_sample_site_passes(site: Site, cli: CliRunner) -> None:
     assert result.code == 0, result.err
     assert result.err == ""
     lines = result.out.splitlines()
-    assert re.fullmatch(r"weekly: 3 Beiträge in der nächsten Ausgabe, HTML \d+ KB", lines[0])
+    assert re.fullmatch(
+        r"weekly: 3 Beiträge in der nächsten Ausgabe, HTML \d+\.\d KB \(Grenze 90 KB\)", lines[0]
+    )
     assert lines[-1] == "0 Fehler, 0 Warnungen"
 
 
@@ -239,7 +241,8 @@ def test_check_fails_on_an_error_finding(site: Site, cli: CliRunner) -> None:
         "error: digest weekly: HTML has no unsubscribe link",
     ]
     assert re.fullmatch(
-        r"weekly: 3 items in the next issue, HTML \d+ KB", result.out.splitlines()[0]
+        r"weekly: 3 items in the next issue, HTML \d+\.\d KB \(limit 90 KB\)",
+        result.out.splitlines()[0],
     )
     assert result.out.splitlines()[-1] == "2 errors, 0 warnings"
 

@@ -7,16 +7,21 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Callable
 from email.message import EmailMessage
 
 import lxml.html
 
 from digest.catalogue import Translator, default_translator
 from digest.models import Problem
-from digest.render import HTML_SIZE_LIMIT
+from digest.size import size_problem
 
-GMAIL_CLIP_BYTES = 102 * 1024
 MAX_LINE_OCTETS = 998
+EMAIL_WIDTH = 600  # px, the body width of the packaged templates
+PRE_WRAPS = re.compile(r"white-space\s*:\s*pre-(?:wrap|line)", re.I)
+PRE_LINE_CHARS = 60  # a monospace line longer than this is wider than a phone
+STYLE_WIDTH = re.compile(r"(?:^|[;\s])(?:min-)?width\s*:\s*(\d+)px", re.I)
+TABLE_COLUMNS = 4  # a content table with more columns scrolls sideways on a phone
 REQUIRED_HEADERS = (
     "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
     "List-Unsubscribe-Post", "List-Id",
@@ -93,15 +98,9 @@ def lint_message(
         error(_("text part is empty"))
     if unsubscribe_url not in text:
         error(_("text part has no unsubscribe link"))
-    size = len(html.encode("utf-8"))
-    if size > HTML_SIZE_LIMIT:
-        error(
-            _(
-                "HTML is %(size)s KB: Gmail clips messages over %(limit)s KB",
-                size=size // 1024,
-                limit=GMAIL_CLIP_BYTES // 1024,
-            )
-        )
+    too_big = size_problem(len(html.encode("utf-8")), t)
+    if too_big:
+        error(too_big)
     problems.extend(lint_html(html, unsubscribe_url, where, t))
     return problems
 
@@ -124,6 +123,8 @@ def lint_html(
         if not src.startswith(("https://", "http://")):
             message = _("%(img)s is not an absolute http(s) URL", img=label)
             problems.append(Problem("error", where, message))
+
+    problems += [Problem("warning", where, message) for message in _overflow(document, _)]
 
     hrefs = [element.get("href", "") for element in document.iter("a")]
     for href in hrefs:
@@ -148,3 +149,55 @@ def lint_html(
     if document.get("lang") in (None, "", "und"):
         problems.append(Problem("warning", where, _("<html> has no lang attribute")))
     return problems
+
+
+def _overflow(document: lxml.html.HtmlElement, _: Callable[..., str]) -> list[str]:
+    """What makes the email wider than its column on a phone, or than 600 px in Outlook;
+    ``_`` is the catalogue's gettext."""
+    found: list[str] = []
+    for element in document.iter("img"):
+        width = element.get("width", "")
+        if width.isdigit() and int(width) > EMAIL_WIDTH:
+            found.append(
+                _(
+                    "%(img)s is %(width)s px wide: Outlook draws it at that size, wider than "
+                    "the %(limit)s px email",
+                    img=f"<img src={element.get('src', '')[:60]!r}>",
+                    width=width,
+                    limit=EMAIL_WIDTH,
+                )
+            )
+    for element in document.iter():
+        match = STYLE_WIDTH.search(element.get("style", "") or "")
+        if match and int(match.group(1)) > EMAIL_WIDTH:
+            found.append(
+                _(
+                    "%(tag)s has a fixed width of %(width)s px",
+                    tag=f"<{element.tag}>",
+                    width=match.group(1),
+                )
+            )
+    for element in document.iter("pre"):
+        longest = max((len(line) for line in element.text_content().split("\n")), default=0)
+        if longest > PRE_LINE_CHARS and not PRE_WRAPS.search(element.get("style", "") or ""):
+            found.append(
+                _(
+                    "<pre> has a line of %(length)s characters and does not wrap: it widens "
+                    "the email on phones",
+                    length=longest,
+                )
+            )
+    for element in document.iter("table"):
+        if element.get("role") == "presentation":
+            continue  # MJML's layout tables
+        columns = max((len(row.findall("td") + row.findall("th")) for row in element.iter("tr")),
+                      default=0)  # fmt: skip
+        if columns > TABLE_COLUMNS:
+            found.append(
+                _(
+                    "a table with %(columns)s columns does not fit a phone's width: it scrolls "
+                    "sideways there",
+                    columns=columns,
+                )
+            )
+    return found
