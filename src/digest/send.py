@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.clock import Clock, utc_now
 from digest.compose import ComposedIssue, compose_next_issue, sample_recipient
@@ -60,6 +60,7 @@ def delivery_options(
         wait_for_retries=wait,
         retry=loaded.config.delivery.retry,
         retry_deadline=deadline,
+        lease=timedelta(seconds=loaded.config.store.lease_seconds),
     )
 
 
