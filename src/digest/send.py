@@ -18,6 +18,7 @@ from digest.ledger import PreparedIssue, prepare_issue
 from digest.message import Recipient, envelope_sender, make_message_id, message_template
 from digest.models import RenderedIssue
 from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
+from digest.store.coordination import WorkSignal
 from digest.transport import Transport, TransportOutcome, default_transport
 
 
@@ -97,6 +98,29 @@ def send_digest(
         stop=stop,
     )
     return SendResult(prepared, report)
+
+
+def enqueue_digest(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    as_of: datetime,
+    *,
+    clock: Clock = utc_now,
+    on_prepared: Callable[[PreparedIssue], bool] | None = None,
+) -> SendResult:
+    """``digest send --enqueue``: create (or find) the issue of the period ending at
+    ``as_of`` and leave its delivery to the ``digest worker`` processes, woken at once
+    (NOTIFY on PostgreSQL; SQLite workers find it at their next poll)."""
+    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
+    if prepared.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+        return SendResult(prepared, None)
+    if on_prepared is not None and not on_prepared(prepared):
+        return SendResult(prepared, None)
+    if prepared.issue.status == ISSUE_PAUSED:  # staff asked again: the workers may resume it
+        store.set_issue_status(prepared.issue.id, ISSUE_SENDING, clock())
+    WorkSignal(store.engine).notify()
+    return SendResult(prepared, None)
 
 
 def deliver_issue(
