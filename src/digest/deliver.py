@@ -267,6 +267,8 @@ class IssueDelivery:
         with self.lock:
             if not self.lease_lost:
                 self.lease_lost = True
+                if self.lease is not None:
+                    self.lease.abandon()
                 self.fatal = self.fatal or DeliveryError(
                     "delivery stopped: the worker lost its lease (no heartbeat reached the "
                     "database for half the lease, or its rows were rescued)"

@@ -83,6 +83,12 @@ class WorkerLease:
         with contextlib.suppress(Exception):
             self.store.unregister_worker(self.worker)
 
+    def abandon(self) -> None:
+        """Stop renewing: this worker found its lease stale or a row taken. Its claims must
+        age out (or go with its unregistration) so that others rescue them; the next
+        registration gets a new id."""
+        self.lost = True
+
     def renew(self) -> None:
         """One heartbeat now (the thread calls it every sixth of the lease)."""
         try:

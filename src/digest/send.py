@@ -28,6 +28,17 @@ class SendResult:
     report: DeliveryReport | None  # None: nothing to deliver (empty or already done)
 
 
+def open_store(loaded: LoadedConfig, application_name: str = "digest") -> Store:
+    """The store with the config's ``store:`` settings (pool size, sender commits)."""
+    settings = loaded.config.store
+    return Store.open(
+        loaded.database_url,
+        application_name=application_name,
+        pool_size=settings.pool_size,
+        synchronous_commit=settings.synchronous_commit,
+    )
+
+
 def issue_mail(loaded: LoadedConfig, issue: IssueRow) -> IssueMail:
     """What delivery needs of the config for ``issue``: its message template, the envelope
     sender and where the personal links point."""

@@ -60,7 +60,10 @@ def run_worker(
         while not stop.is_set():
             generation += 1
             name = None if worker_id is None else f"{worker_id}/{generation}"
-            with WorkerLease(store, lease_length, clock=clock, worker_id=name) as lease:
+            with (
+                WorkerLease(store, lease_length, clock=clock, worker_id=name) as lease,
+                _Reaper(store, lease_length, clock),
+            ):
                 log.info("worker %s: waiting for work", lease.worker)
                 while not stop.is_set() and lease.valid:
                     if not _round(loaded, store, lease, stop, stats, connections, transport, clock):
@@ -70,6 +73,39 @@ def run_worker(
     finally:
         wake.close()
     return stats
+
+
+class _Reaper:
+    """Rescues the rows of stopped or frozen senders every quarter lease, also while this
+    worker is busy with a long issue: a frozen worker's rows go back to the others soon
+    after its lease ends, not when the issue's other rows are done."""
+
+    def __init__(self, store: Store, lease: timedelta, clock: Clock) -> None:
+        self.store = store
+        self.lease = lease
+        self.clock = clock
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._reap, name="digest-reaper", daemon=True)
+
+    def __enter__(self) -> _Reaper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _reap(self) -> None:
+        while not self._done.wait(max(self.lease.total_seconds() / 4, 0.05)):
+            try:
+                requeued, doubt = self.store.recover(self.clock(), self.lease)
+            except Exception as exc:  # the database is busy or away: next time
+                log.debug("rescue failed: %s", exc)
+                continue
+            if requeued or doubt:
+                log.warning(
+                    "rescued rows of stopped senders: %d requeued, %d in doubt", requeued, doubt
+                )
 
 
 def _round(

@@ -13,7 +13,7 @@ Times are stored as naive UTC and returned as aware UTC datetimes.
 from __future__ import annotations
 
 from digest.store._base import StoreBase, describe_error
-from digest.store._deliveries import DeliveryStore
+from digest.store._deliveries import DeliveryStore, new_worker_id
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._subscribers import SubscriberStore
@@ -104,6 +104,7 @@ __all__ = [
     "ix_deliveries_sending",
     "metadata",
     "new_token",
+    "new_worker_id",
     "source_states",
     "subscribers",
     "subscriptions",
