@@ -26,6 +26,8 @@ from digest.store import (
     deliveries,
     issue_items,
     items,
+    resolve_database_url,
+    sqlite_path,
     workers,
 )
 
@@ -97,6 +99,29 @@ def test_newer_schema_on_disk_is_a_clear_error(database_url: str) -> None:
     assert database_url.rsplit("/", 1)[1] in message
     assert f"schema version 99 is newer than this digest understands ({SCHEMA_VERSION})" in message
     assert "\n" not in message
+
+
+@pytest.mark.sqlite_only
+def test_store_as_context_manager_closes_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "ctx.db"
+    with pytest.raises(RuntimeError), Store.open(f"sqlite:///{path}") as store:
+        disposed = []
+        store.engine.dispose = lambda *args, **kwargs: disposed.append(True)  # type: ignore[method-assign]
+        raise RuntimeError("boom")
+    assert disposed == [True]
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_urls_are_read_in_one_place(tmp_path: Path) -> None:
+    assert sqlite_path("sqlite:///data/d.db?mode=ro") == Path("data/d.db")
+    assert sqlite_path("sqlite:////abs/d.db") == Path("/abs/d.db")
+    assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("sqlite://") is None
+    assert sqlite_path("postgresql+psycopg://u@h/db") is None
+    assert resolve_database_url("sqlite:///d.db", tmp_path) == f"sqlite:///{tmp_path / 'd.db'}"
+    assert resolve_database_url("sqlite:////abs/d.db", tmp_path) == "sqlite:////abs/d.db"
+    assert resolve_database_url("sqlite:///:memory:", tmp_path) == "sqlite:///:memory:"
+    assert resolve_database_url("postgresql://h/db", tmp_path) == "postgresql://h/db"
 
 
 @pytest.mark.sqlite_only

@@ -21,7 +21,7 @@ from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
-from digest.store import Store, describe_error
+from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_STATES, Store, describe_error
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.set_defaults(handler=cmd_subscribers_export)
     lst = subs_commands.add_parser("list", help="list subscribers")
     lst.add_argument("--digest")
-    lst.add_argument("--status", choices=["pending", "active", "unsubscribed"])
+    lst.add_argument("--status", choices=SUBSCRIBER_STATES)
     lst.set_defaults(handler=cmd_subscribers_list)
     rm = subs_commands.add_parser(
         "remove", help="remove a subscriber (erases name, ends all subscriptions)"
@@ -218,11 +218,8 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     loaded = _load(args)
     at = _moment(args, loaded)
-    store = Store.open_for_reading(loaded.database_url)
-    try:
+    with Store.open_for_reading(loaded.database_url) as store:
         issue = compose_next_issue(loaded, store, args.digest, at)
-    finally:
-        store.close()
     _print_problems(issue.problems)
     raw = sample_message(loaded, issue, at)
     recipient = sample_recipient(loaded)
@@ -264,22 +261,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     recipient = sample_recipient(loaded)
     summaries: list[str] = []
     seen_sources = False
-    store = Store.open_for_reading(loaded.database_url)
-    for name in names:
-        loaded.digest(name)  # unknown name -> clear error
-        try:
-            issue = compose_next_issue(loaded, store, name, at, renderer=renderer)
-        except DigestError as exc:
-            problems.append(Problem("error", f"digest {name}", str(exc)))
-            continue
-        if not seen_sources:  # sources are shared: report their problems once
-            problems.extend(issue.problems)
-            seen_sources = True
-        raw = sample_message(loaded, issue, at)
-        problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}"))
-        size = len(issue.rendered.html.encode()) // 1024
-        summaries.append(f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB")
-    store.close()
+    with Store.open_for_reading(loaded.database_url) as store:
+        for name in names:
+            loaded.digest(name)  # unknown name -> clear error
+            try:
+                issue = compose_next_issue(loaded, store, name, at, renderer=renderer)
+            except DigestError as exc:
+                problems.append(Problem("error", f"digest {name}", str(exc)))
+                continue
+            if not seen_sources:  # sources are shared: report their problems once
+                problems.extend(issue.problems)
+                seen_sources = True
+            raw = sample_message(loaded, issue, at)
+            problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}"))
+            size = len(issue.rendered.html.encode()) // 1024
+            summaries.append(
+                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB"
+            )
     _print_problems(problems)
     for summary in summaries:
         print(summary)
@@ -287,10 +285,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = len(problems) - errors
     print(f"{errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
-
-
-def _open_store(loaded: LoadedConfig) -> Store:
-    return Store.open(loaded.database_url)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -301,13 +295,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.to:
         return _send_test_copy(loaded, digest, at, args.to)
     if args.dry_run:
-        store = Store.open_for_reading(loaded.database_url)
-        try:
+        with Store.open_for_reading(loaded.database_url) as store:
             issue = compose_next_issue(loaded, store, digest, at)
             recipients = store.count_active(digest)
             existing = store.get_issue(digest, loaded.schedule(digest).period_ending(at).key)
-        finally:
-            store.close()
         _print_problems(issue.problems)
         if existing is not None:
             print(
@@ -320,11 +311,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"  {item.published_at.date().isoformat()}  {item.title}")
         return 0
 
-    store = _open_store(loaded)
-    try:
+    with Store.open(loaded.database_url) as store:
         return _send(loaded, store, digest, at, args)
-    finally:
-        store.close()
 
 
 def _send(
@@ -332,13 +320,14 @@ def _send(
 ) -> int:
     from digest.deliver import raise_for_report
     from digest.ledger import PreparedIssue
+    from digest.overview import report_summary
     from digest.send import send_digest
-    from digest.store import ISSUE_DONE, ISSUE_EMPTY
+    from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING, SENT
 
     def confirm(prepared: PreparedIssue) -> bool:
         issue = prepared.issue
         pending = store.counts(issue.id)
-        due = pending["pending"] + pending["failed_temp"]
+        due = pending[PENDING] + pending[FAILED_TEMP]
         verb = "send" if prepared.created else "resume"
         print(
             f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
@@ -374,18 +363,13 @@ def _send(
         if issue.status == ISSUE_DONE:
             counts = store.counts(issue.id)
             print(
-                f"{digest}: issue {issue.period_key} was already sent ({counts['sent']} sent); nothing to do"
+                f"{digest}: issue {issue.period_key} was already sent ({counts[SENT]} sent); nothing to do"
             )
             return 0
         print(f"{digest}: not sent")
         return 1 if not args.yes else 0
     report = result.report
-    counts = report.counts
-    print(
-        f"{digest}: {counts['sent']} sent, {counts['failed_temp']} deferred, "
-        f"{counts['failed_perm']} failed, {counts['in_doubt']} in doubt, "
-        f"{counts['skipped']} skipped, {counts['pending']} pending"
-    )
+    print(f"{digest}: {report_summary(report.counts)}")
     if report.next_retry_at and not report.paused:
         print(
             f"deferred messages retry from {report.next_retry_at.isoformat(timespec='seconds')}: "
@@ -401,13 +385,10 @@ def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: st
     from digest.transport import default_transport
 
     address = normalise_address(address)
-    store = Store.open_for_reading(loaded.database_url)
-    try:
+    with Store.open_for_reading(loaded.database_url) as store:
         issue = send_test_copy(
             loaded, store, digest, at, address, default_transport(loaded), datetime.now(UTC)
         )
-    finally:
-        store.close()
     print(f"test copy of {digest} ({len(issue.items)} item(s)) sent to {address}; nothing marked")
     return 0
 
@@ -457,11 +438,8 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
     digests = parse_digests(";".join(args.digests or []), loaded.config.digests) or list(
         loaded.config.digests
     )
-    store = _open_store(loaded)
-    try:
+    with Store.open(loaded.database_url) as store:
         _, created = store.add_subscriber(email, single_line(args.name), digests, datetime.now(UTC))
-    finally:
-        store.close()
     print(f"{'added' if created else 'updated'} {email} ({', '.join(digests)})")
     return 0
 
@@ -474,8 +452,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
         text = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DigestError(f"{args.file}: cannot read: {exc}") from None
-    store = _open_store(loaded)
-    try:
+    with Store.open(loaded.database_url) as store:
         report = import_csv(
             text,
             store,
@@ -484,8 +461,6 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             now=datetime.now(UTC),
             source=str(args.file),
         )
-    finally:
-        store.close()
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
@@ -496,11 +471,8 @@ def cmd_subscribers_export(args: argparse.Namespace) -> int:
     from digest.subscribers import export_csv
 
     loaded = _load(args)
-    store = _open_store(loaded)
-    try:
-        text = export_csv(store.list_subscribers(status="active"))
-    finally:
-        store.close()
+    with Store.open(loaded.database_url) as store:
+        text = export_csv(store.list_subscribers(status=SUBSCRIBER_ACTIVE))
     if args.file:
         args.file.write_text(text, encoding="utf-8")
     else:
@@ -510,11 +482,8 @@ def cmd_subscribers_export(args: argparse.Namespace) -> int:
 
 def cmd_subscribers_list(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    store = _open_store(loaded)
-    try:
+    with Store.open(loaded.database_url) as store:
         rows = store.list_subscribers(digest=args.digest, status=args.status)
-    finally:
-        store.close()
     for row in rows:
         print(f"{row.email}\t{row.name}\t{row.status}\t{';'.join(row.digests)}")
     print(f"{len(rows)} subscriber(s)", file=sys.stderr)
@@ -525,11 +494,8 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
     from digest.subscribers import normalise_address
 
     loaded = _load(args)
-    store = _open_store(loaded)
-    try:
+    with Store.open(loaded.database_url) as store:
         removed = store.remove_subscriber(normalise_address(args.email), datetime.now(UTC))
-    finally:
-        store.close()
     if not removed:
         raise DigestError(f"{args.email}: no such subscriber")
     print(f"removed {args.email}")
@@ -537,49 +503,40 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from digest.health import describe_state
-    from digest.scheduler import describe_catch_up
+    from digest.overview import overview
 
     loaded = _load(args)
-    now = datetime.now(UTC)
-    store = Store.open_for_reading(loaded.database_url)
-    try:
-        for name, digest in loaded.config.digests.items():
-            schedule = loaded.schedule(name)
-            next_fire = schedule.next_fire(now)
-            latest = store.latest_issue(name)
+    with Store.open_for_reading(loaded.database_url) as store:
+        status = overview(loaded, store, datetime.now(UTC))
+    for row in status.digests:
+        print(
+            f"{row.name} ({row.config.title}): schedule {row.config.schedule!r} in {row.timezone.key}"
+        )
+        print(
+            f"  next fire: {row.next_fire.isoformat(timespec='minutes')} "
+            f"({row.next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
+        )
+        print(f"  {row.catch_up}")
+        print(f"  subscribers: {row.active} active; unsent items: {row.unsent_items}")
+        latest = row.latest
+        if latest is None:
+            print("  last issue: none yet")
+        else:
+            note = f" ({latest.note})" if latest.note else ""
             print(
-                f"{name} ({digest.title}): schedule {digest.schedule!r} in {schedule.timezone.key}"
+                f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
+                f"{row.summary or 'no deliveries'}{note}"
             )
-            print(
-                f"  next fire: {next_fire.isoformat(timespec='minutes')} "
-                f"({next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
-            )
-            print(f"  {describe_catch_up(loaded, store, name, now)}")
-            print(
-                f"  subscribers: {store.count_active(name)} active; "
-                f"unsent items: {len(store.unsent_items(name))}"
-            )
-            if latest is None:
-                print("  last issue: none yet")
-            else:
-                counts = store.counts(latest.id)
-                summary = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
-                print(
-                    f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
-                    f"{summary or 'no deliveries'}{f' ({latest.note})' if latest.note else ''}"
-                )
-        for source, health in sorted(store.source_states().items()):
-            print(f"source {source}: {describe_state(health, loaded.config.site.tz)}")
-        doubtful = store.in_doubt()
-        if doubtful:
-            print(
-                f"in doubt ({len(doubtful)}): delivered or not, the server never said; not re-sent:"
-            )
-            for issue, row in doubtful:
-                print(f"  {issue.digest} {issue.period_key} {row.email} {row.message_id}")
-    finally:
-        store.close()
+    for source in sorted(status.sources, key=lambda source: source.name):
+        if source.description is not None:
+            print(f"source {source.name}: {source.description}")
+    if status.in_doubt:
+        print(
+            f"in doubt ({len(status.in_doubt)}): delivered or not, the server never said; "
+            "not re-sent:"
+        )
+        for issue, delivery in status.in_doubt:
+            print(f"  {issue.digest} {issue.period_key} {delivery.email} {delivery.message_id}")
     return 0
 
 
@@ -687,11 +644,8 @@ def cmd_sources_check(args: argparse.Namespace) -> int:
     from digest.health import check_sources, health_table
 
     loaded = _load(args)
-    store = Store.open_for_reading(loaded.database_url)
-    try:
+    with Store.open_for_reading(loaded.database_url) as store:
         known = store.source_states()
-    finally:
-        store.close()
     reports = check_sources(loaded, datetime.now(UTC), known)  # writes nothing
     console = Console()
     if not console.is_terminal:  # a log or a pipe: one row per line, no folding at 80 columns

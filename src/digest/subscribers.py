@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import single_line
-from digest.store import Store, Subscriber
+from digest.store import SUBSCRIBER_ACTIVE, Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
@@ -100,6 +100,6 @@ def export_csv(subscribers: Sequence[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == "active":
+        if subscriber.status == SUBSCRIBER_ACTIVE:
             writer.writerow([subscriber.email, subscriber.name, ";".join(subscriber.digests)])
     return out.getvalue()

@@ -64,11 +64,9 @@ class LoadedConfig:
     @property
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path taken relative to the config file."""
-        url = self.config.database
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            return prefix + str(self.resolve(url[len(prefix) :]))
-        return url
+        from digest.store import resolve_database_url  # the store owns its URLs
+
+        return resolve_database_url(self.config.database, self.base_dir)
 
     def digest(self, name: str) -> DigestConfig:
         try:

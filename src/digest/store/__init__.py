@@ -12,7 +12,13 @@ Times are stored as naive UTC and returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from digest.store._base import StoreBase, describe_error
+from digest.store._base import (
+    SQLITE_PREFIX,
+    StoreBase,
+    describe_error,
+    resolve_database_url,
+    sqlite_path,
+)
 from digest.store._deliveries import DeliveryStore, new_worker_id
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
@@ -43,6 +49,10 @@ from digest.store.schema import (
     SENDING,
     SENT,
     SKIPPED,
+    SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_PENDING,
+    SUBSCRIBER_STATES,
+    SUBSCRIBER_UNSUBSCRIBED,
     WORKER_LEASE,
     UTCDateTime,
     consents,
@@ -81,6 +91,11 @@ __all__ = [
     "SENDING",
     "SENT",
     "SKIPPED",
+    "SQLITE_PREFIX",
+    "SUBSCRIBER_ACTIVE",
+    "SUBSCRIBER_PENDING",
+    "SUBSCRIBER_STATES",
+    "SUBSCRIBER_UNSUBSCRIBED",
     "WORKER_LEASE",
     "Consent",
     "DeliveryRow",
@@ -105,7 +120,9 @@ __all__ = [
     "metadata",
     "new_token",
     "new_worker_id",
+    "resolve_database_url",
     "source_states",
+    "sqlite_path",
     "subscribers",
     "subscriptions",
     "workers",

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import (
@@ -37,8 +38,32 @@ PG_SESSION_OPTIONS = {
     "idle_in_transaction_session_timeout": "60s",
 }
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (query string dropped); None for an in-memory
+    database or another backend. The one place that reads SQLite URLs."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    path = url[len(SQLITE_PREFIX) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """``url`` with a relative SQLite file taken relative to ``base_dir`` (the config's folder)."""
+    path = sqlite_path(url)
+    if path is None or url.startswith(SQLITE_PREFIX + "/"):
+        return url
+    candidate = Path(url[len(SQLITE_PREFIX) :]).expanduser()
+    return SQLITE_PREFIX + str(candidate if candidate.is_absolute() else base_dir / candidate)
+
 
 class StoreBase:
+    """Also a context manager: ``with Store.open(url) as store:`` closes it on the way out."""
+
     def __init__(self, engine: Engine, *, synchronous_commit: bool = True) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -78,13 +103,24 @@ class StoreBase:
     @classmethod
     def open_for_reading(cls, url: str) -> Self:
         """The store if it exists, else an empty in-memory one: previews write no file."""
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
             return cls.open("sqlite://")
         return cls.open(url)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def migrate(self, *, create: bool = True) -> None:
         """Create the schema or bring it to the head revision; refuse a newer one.

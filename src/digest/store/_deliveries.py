@@ -33,6 +33,7 @@ from digest.store.schema import (
     SENDING,
     SENT,
     SKIPPED,
+    SUBSCRIBER_ACTIVE,
     WORKER_LEASE,
     deliveries,
     issues,
@@ -100,11 +101,15 @@ class DeliveryStore(IssueStore):
                 rows = conn.execute(query).all()
                 if not rows:
                     return []
-                wanted = [r for r in rows if r.subscriber_status == "active" and r.still_subscribed]
+                wanted = [
+                    r
+                    for r in rows
+                    if r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed
+                ]
                 gone = [
                     r.id
                     for r in rows
-                    if not (r.subscriber_status == "active" and r.still_subscribed)
+                    if not (r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed)
                 ]
                 if gone:  # skip them and look further: a batch of leavers is not the end
                     conn.execute(
@@ -289,19 +294,6 @@ class DeliveryStore(IssueStore):
                     attempts=deliveries.c.attempts - 1,
                 )
             )
-
-    def expire_retries(self, issue_id: int, error: str) -> int:
-        """failed_temp rows that will not be retried any more become failed_perm."""
-        with self.begin() as conn:
-            result = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED_TEMP)
-                .values(
-                    status=FAILED_PERM,
-                    last_error=func.coalesce(deliveries.c.last_error, "") + f" ({error})",
-                )
-            )
-        return int(result.rowcount)
 
     def _update_delivery(self, delivery_id: int, worker: str | None, **values: Any) -> bool:
         """One row's outcome; with ``worker`` fenced (still its claim, still ``sending``).

@@ -22,6 +22,7 @@ from digest.store.schema import (
     ISSUE_PAUSED,
     ISSUE_SENDING,
     PENDING,
+    SUBSCRIBER_ACTIVE,
     deliveries,
     digests,
     issue_items,
@@ -151,7 +152,7 @@ class IssueStore(StoreBase):
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
                 .where(
                     subscriptions.c.digest == digest,
-                    subscribers.c.status == "active",
+                    subscribers.c.status == SUBSCRIBER_ACTIVE,
                     subscribers.c.id > after,
                 )
                 .order_by(subscribers.c.id)

@@ -22,7 +22,14 @@ from sqlalchemy import (
 
 from digest.store._base import StoreBase
 from digest.store.rows import Consent, Subscriber, _consent, new_token
-from digest.store.schema import UTCDateTime, consents, subscribers, subscriptions
+from digest.store.schema import (
+    SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_UNSUBSCRIBED,
+    UTCDateTime,
+    consents,
+    subscribers,
+    subscriptions,
+)
 
 _PG_INSERT_SUBSCRIBERS = text(
     "INSERT INTO subscribers (email, name, status, token, created_at, confirmed_at) "
@@ -46,7 +53,7 @@ class SubscriberStore(StoreBase):
         name: str,
         digest_names: Sequence[str],
         now: datetime,
-        status: str = "active",
+        status: str = SUBSCRIBER_ACTIVE,
     ) -> tuple[Subscriber, bool]:
         """Add or update; returns (subscriber, created). Re-adding an unsubscribed address
         through this staff path reactivates it."""
@@ -60,7 +67,7 @@ class SubscriberStore(StoreBase):
         self,
         rows: Sequence[tuple[str, str, Sequence[str]]],
         now: datetime,
-        status: str = "active",
+        status: str = SUBSCRIBER_ACTIVE,
     ) -> tuple[int, int]:
         """:meth:`add_subscriber` for many (email, name, digests) rows with distinct
         addresses, in one transaction and a few statements per thousand rows (an import of
@@ -94,7 +101,7 @@ class SubscriberStore(StoreBase):
                 ).where(self._among(subscribers.c.email, emails))
             )
         }
-        confirmed = now if status == "active" else None
+        confirmed = now if status == SUBSCRIBER_ACTIVE else None
         fresh = [
             {
                 "email": email, "name": name, "status": status, "token": new_token(),
@@ -131,7 +138,7 @@ class SubscriberStore(StoreBase):
             row = before.get(email)
             if row is None:
                 continue
-            reactivated = status == "active" and row.status != "active"
+            reactivated = status == SUBSCRIBER_ACTIVE and row.status != SUBSCRIBER_ACTIVE
             change = {
                 "b_id": row.id,
                 "b_name": name or row.name,
@@ -241,8 +248,11 @@ class SubscriberStore(StoreBase):
                 return bool(result.rowcount)
             result = conn.execute(
                 update(subscribers)
-                .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
-                .values(status="unsubscribed", unsubscribed_at=now)
+                .where(
+                    subscribers.c.id == subscriber_id,
+                    subscribers.c.status != SUBSCRIBER_UNSUBSCRIBED,
+                )
+                .values(status=SUBSCRIBER_UNSUBSCRIBED, unsubscribed_at=now)
             )
             return bool(result.rowcount)
 
@@ -257,7 +267,7 @@ class SubscriberStore(StoreBase):
             conn.execute(
                 update(subscribers)
                 .where(subscribers.c.id == row.id)
-                .values(status="unsubscribed", name="", unsubscribed_at=now)
+                .values(status=SUBSCRIBER_UNSUBSCRIBED, name="", unsubscribed_at=now)
             )
         return True
 
@@ -271,7 +281,9 @@ class SubscriberStore(StoreBase):
                             subscriptions, subscriptions.c.subscriber_id == subscribers.c.id
                         )
                     )
-                    .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+                    .where(
+                        subscriptions.c.digest == digest, subscribers.c.status == SUBSCRIBER_ACTIVE
+                    )
                 ).scalar_one()
             )
 
@@ -329,7 +341,7 @@ class SubscriberStore(StoreBase):
         if consent is None:
             return None
         subscriber, _ = self.add_subscriber(
-            consent.email, consent.name, consent.digests, now, status="active"
+            consent.email, consent.name, consent.digests, now, status=SUBSCRIBER_ACTIVE
         )
         return subscriber
 

@@ -210,4 +210,9 @@ PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
     "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
 )  # fmt: skip
 DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED)
+# Subscriber states.
+SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
+    "pending", "active", "unsubscribed",
+)  # fmt: skip
+SUBSCRIBER_STATES = (SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED)
 WORKER_LEASE = timedelta(minutes=2)

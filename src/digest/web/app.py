@@ -12,121 +12,36 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.config import FolderSourceConfig, LoadedConfig, load_config
-from digest.i18n import Formatters
 from digest.store import Store
 from digest.transport import Transport
+from digest.web.archive import routes as archive_routes
+from digest.web.headers import EMAIL_CSP, PAGE_CSP, SecurityHeaders
+from digest.web.jobs import Jobs
+from digest.web.preview import routes as preview_routes
 from digest.web.reload import ChangeWatcher
-from digest.web.security import RateLimiter, Signer, Staff
+from digest.web.security import RateLimiter, Signer
+from digest.web.staff import routes as staff_routes
+from digest.web.state import WebState, page_environment, web_state
+from digest.web.subscription import routes as subscription_routes
 from digest.web.texts import texts_for
+from digest.web.theme import theme_route
+
+__all__ = ["EMAIL_CSP", "PAGE_CSP", "WebState", "create_app", "web_state"]
 
 log = logging.getLogger("digest.web")
 
 SECRET_ENV = "DIGEST_SECRET_KEY"
-PAGE_CSP = (
-    "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; "
-    "script-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; "
-    "base-uri 'none'; object-src 'none'"
-)
-# The email's own HTML (preview frame, archive): inline styles, remote images, nothing else.
-EMAIL_CSP = (
-    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-)
-
-
-@dataclass
-class WebState:
-    config_path: Path
-    loaded: LoadedConfig  # as loaded at start: security settings, public pages
-    store: Store
-    signer: Signer
-    public_only: bool
-    clock: Callable[[], datetime]
-    transport: Transport | None
-    environ: Mapping[str, str]
-    watcher: ChangeWatcher | None
-    lang: str
-    texts: dict[str, str]
-    pages: jinja2.Environment
-    signup_limit: RateLimiter
-    login_limit: RateLimiter
-    jobs: Any = None  # digest.web.staff.Jobs
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def formatters(self) -> Formatters:
-        site = self.loaded.config.site
-        return Formatters(site.locale, site.tz)
-
-    def reload_config(self) -> LoadedConfig:
-        """The config as it is on disk now (the preview follows edits)."""
-        return load_config(self.config_path, environ=self.environ)
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def render(
-        self,
-        request: Request,
-        template: str,
-        *,
-        status_code: int = 200,
-        staff: Staff | None = None,
-        **context: Any,
-    ) -> HTMLResponse:
-        site = self.loaded.config.site
-        html = self.pages.get_template(template).render(
-            request=request,
-            t=self.texts,
-            lang=self.lang,
-            site=site,
-            fmt=self.formatters,
-            staff=staff,
-            staff_pages=not self.public_only,
-            logout_csrf=self.signer.csrf_token("logout", staff) if staff else "",
-            **context,
-        )
-        return HTMLResponse(html, status_code=status_code)
-
-    def message(
-        self,
-        request: Request,
-        title: str,
-        body: str,
-        *,
-        status_code: int = 200,
-        link: tuple[str, str] | None = None,
-        role: str = "status",
-    ) -> HTMLResponse:
-        return self.render(
-            request,
-            "message.html",
-            status_code=status_code,
-            title=title,
-            body=body,
-            link=link,
-            role=role,
-        )
-
-
-def web_state(request: Request) -> WebState:
-    state: WebState = request.app.state.web
-    return state
 
 
 def _secret_key(loaded: LoadedConfig, environ: Mapping[str, str]) -> str:
@@ -150,64 +65,6 @@ def watched_paths(loaded: LoadedConfig) -> list[Path]:
     return paths
 
 
-def page_environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("digest.web", "templates"),
-        autoescape=jinja2.select_autoescape(("html", "xml", "atom")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env
-
-
-def theme_css(loaded: LoadedConfig) -> str:
-    """The accent colour as CSS variables; too light an accent falls back to a dark one so
-    white button text keeps a 4.5:1 contrast."""
-    accent = loaded.config.site.accent_color
-    if contrast(accent, "#ffffff") < 4.5:
-        accent = "#1f4e79"
-    return f":root {{ --accent: {accent}; }}\n"
-
-
-def contrast(first: str, second: str) -> float:
-    def luminance(color: str) -> float:
-        channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    high, low = sorted((luminance(first), luminance(second)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
-
-
-class SecurityHeaders:
-    """Default security headers on every response (a route may set its own CSP)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                defaults = {
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"no-referrer",  # tokens live in our URLs
-                    b"x-frame-options": b"SAMEORIGIN",
-                    b"content-security-policy": PAGE_CSP.encode(),
-                }
-                headers += [(k, v) for k, v in defaults.items() if k not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def create_app(
     config_path: Path,
     *,
@@ -219,21 +76,20 @@ def create_app(
 ) -> Starlette:
     """Build the app for the site at ``config_path``. ``clock``, ``transport`` and
     ``environ`` replace the real ones in tests; ``watch`` starts the live-reload watcher."""
-    from digest.web import archive, preview, staff, subscription
-
     env = os.environ if environ is None else environ
     loaded = load_config(config_path, environ=env)
     web = loaded.config.web
     lang, texts = texts_for(loaded.config.site.locale)
     store = Store.open(loaded.database_url)
     watcher = ChangeWatcher(watched_paths(loaded)) if watch and not public_only else None
+    clock = clock or (lambda: datetime.now(UTC))
     state = WebState(
         config_path=config_path,
         loaded=loaded,
         store=store,
         signer=Signer(_secret_key(loaded, env)),
         public_only=public_only,
-        clock=clock or (lambda: datetime.now(UTC)),
+        clock=clock,
         transport=transport,
         environ=env,
         watcher=watcher,
@@ -242,24 +98,19 @@ def create_app(
         pages=page_environment(),
         signup_limit=RateLimiter(web.signups_per_ip_per_hour, 3600),
         login_limit=RateLimiter(10, 900),
+        jobs=Jobs(texts, clock),
     )
-    state.jobs = staff.Jobs(state)
-
-    async def theme(request: Request) -> Response:
-        return Response(
-            theme_css(loaded), media_type="text/css", headers={"Cache-Control": "max-age=300"}
-        )
 
     routes: list[BaseRoute] = [
-        Route("/theme.css", theme),
+        Route("/theme.css", theme_route(loaded)),
         Mount("/static", StaticFiles(packages=[("digest.web", "static")]), name="static"),
-        *subscription.routes,
-        *archive.routes,
+        *subscription_routes,
+        *archive_routes,
     ]
     if public_only:
         routes.append(Route("/", lambda request: RedirectResponse("/subscribe", 303)))
     else:
-        routes += [*staff.routes, *preview.routes]
+        routes += [*staff_routes, *preview_routes]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

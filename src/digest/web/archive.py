@@ -15,7 +15,8 @@ from digest.config import LoadedConfig
 from digest.i18n import labels_for
 from digest.message import Recipient, Splicer
 from digest.store import ISSUE_DONE, ISSUE_PAUSED, ISSUE_SENDING, IssueRow
-from digest.web.app import EMAIL_CSP, web_state
+from digest.web.headers import EMAIL_CSP
+from digest.web.state import web_state
 
 PUBLISHED = (ISSUE_SENDING, ISSUE_PAUSED, ISSUE_DONE)
 

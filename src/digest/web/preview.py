@@ -30,8 +30,9 @@ from digest.models import Item, Problem
 from digest.render import template_paths
 from digest.sources import sources_for
 from digest.store import Store
-from digest.web.app import EMAIL_CSP, WebState, web_state
-from digest.web.staff import staff_gate
+from digest.web.guards import staff_gate
+from digest.web.headers import EMAIL_CSP
+from digest.web.state import WebState, web_state
 
 VIEWS = ("desktop", "mobile", "dark", "text")
 RAW_TYPES = {

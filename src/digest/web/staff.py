@@ -3,89 +3,27 @@
 from __future__ import annotations
 
 import hmac
-import logging
-import threading
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.errors import DigestError
-from digest.health import describe_state
+from digest.overview import delivery_summary, overview
 from digest.send import send_digest, send_test_copy
-from digest.sources import build_sources
 from digest.subscribers import AddressError, normalise_address
-from digest.transport import TransportOutcome, default_transport
-from digest.web.app import WebState, web_state
+from digest.transport import default_transport
+from digest.web.guards import forbidden, staff_action, staff_gate
 from digest.web.security import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
-    Staff,
     client_ip,
     host_allowed,
-    is_loopback,
     verify_password,
 )
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger("digest.web")
-
-
-# -- access -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    staff: Staff | None
-    refusal: Response | None
-
-
-def staff_gate(state: WebState, request: Request, *, action: bool = False) -> Gate:
-    """Host check, then login. Without a configured password, read-only staff pages answer
-    loopback clients and every action is refused."""
-    texts = state.texts
-    web = state.loaded.config.web
-    if not host_allowed(request, web.allowed_hosts):
-        return Gate(
-            None,
-            state.message(
-                request, texts["bad_host_title"], texts["bad_host_body"], status_code=400,
-                role="alert",
-            ),
-        )  # fmt: skip
-    staff = state.signer.staff(request)
-    if web.staff_password_hash:
-        if staff is not None and hmac.compare_digest(staff.user, web.staff_user):
-            return Gate(staff, None)
-        if action or request.method != "GET":
-            return Gate(None, _forbidden(state, request))
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return Gate(None, RedirectResponse(f"/login?next={target}", status_code=303))
-    if action:
-        return Gate(None, _forbidden(state, request, texts["actions_locked"]))
-    if not is_loopback(request):
-        return Gate(None, _forbidden(state, request, texts["login_not_configured"]))
-    return Gate(None, None)
-
-
-def _forbidden(state: WebState, request: Request, body: str | None = None) -> Response:
-    return state.message(
-        request,
-        state.texts["forbidden_title"],
-        body or state.texts["forbidden_body"],
-        status_code=403,
-        role="alert",
-    )
+from digest.web.state import WebState, web_state
 
 
 def _safe_next(value: str | None) -> str:
@@ -100,7 +38,7 @@ def _safe_next(value: str | None) -> str:
 async def login_page(request: Request) -> Response:
     state = web_state(request)
     if not host_allowed(request, state.loaded.config.web.allowed_hosts):
-        return staff_gate(state, request).refusal or _forbidden(state, request)
+        return staff_gate(state, request).refusal or forbidden(state, request)
     return _login_form(state, request, error=None)
 
 
@@ -122,10 +60,10 @@ async def login(request: Request) -> Response:
     state = web_state(request)
     web = state.loaded.config.web
     if not host_allowed(request, web.allowed_hosts):
-        return staff_gate(state, request).refusal or _forbidden(state, request)
+        return staff_gate(state, request).refusal or forbidden(state, request)
     form = await request.form()
     if not state.signer.check_csrf(str(form.get("csrf") or ""), "login"):
-        return _forbidden(state, request)
+        return forbidden(state, request)
     if not state.login_limit.allow(client_ip(request)):
         return state.message(
             request, state.texts["rate_limited_title"], state.texts["rate_limited_body"],
@@ -157,7 +95,7 @@ async def logout(request: Request) -> Response:
         return gate.refusal
     form = await request.form()
     if not state.signer.check_csrf(str(form.get("csrf") or ""), "logout", gate.staff):
-        return _forbidden(state, request)
+        return forbidden(state, request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -184,41 +122,15 @@ async def dashboard(request: Request) -> Response:
 
 
 def _dashboard_data(state: WebState) -> dict[str, Any]:
-    loaded, store, now = state.loaded, state.store, state.now()
-    rows = []
-    for name, digest in loaded.config.digests.items():
-        latest = store.latest_issue(name)
-        rows.append(
-            {
-                "name": name,
-                "digest": digest,
-                "next_fire": loaded.schedule(name).next_fire(now),
-                "latest": latest,
-                "counts": {k: v for k, v in store.counts(latest.id).items() if v} if latest else {},
-                "active": store.count_active(name),
-            }
-        )
-    consents = store.recent_consents(10)
-    health = store.source_states()
-    timezone = loaded.config.site.tz
-    sources = [
-        (
-            source.name,
-            health.get(source.name),
-            health[source.name].ok if source.name in health else None,
-        )
-        for source in build_sources(loaded)
-    ]
+    now = state.now()
+    status = overview(state.loaded, state.store, now)
     return {
-        "rows": rows,
-        "sources": [
-            (name, describe_state(state, timezone) if state else None, ok)
-            for name, state, ok in sources
-        ],
-        "in_doubt": store.in_doubt(),
-        "consents": consents,
+        "rows": status.digests,
+        "sources": [source for source in status.sources if source.configured],
+        "in_doubt": status.in_doubt,
+        "consents": state.store.recent_consents(10),
         "now": now,
-        "staff_email": loaded.config.web.staff_email or "",
+        "staff_email": state.loaded.config.web.staff_email or "",
     }
 
 
@@ -251,31 +163,8 @@ async def send_page(request: Request) -> Response:
     )
 
 
-@dataclass(frozen=True)
-class _StaffAction:
-    state: WebState
-    digest: str
-    form: FormData
-
-
-async def _staff_action(request: Request, purpose: str) -> _StaffAction | Response:
-    """A logged-in staff member's POST with a valid CSRF token for ``purpose:<digest>`` about a
-    configured digest, or the response that refuses it."""
-    state = web_state(request)
-    gate = staff_gate(state, request, action=True)
-    if gate.refusal:
-        return gate.refusal
-    name = request.path_params["digest"]
-    form = await request.form()
-    if not state.signer.check_csrf(str(form.get("csrf") or ""), f"{purpose}:{name}", gate.staff):
-        return _forbidden(state, request)
-    if name not in state.loaded.config.digests:
-        return _forbidden(state, request)
-    return _StaffAction(state, name, form)
-
-
 async def send_now(request: Request) -> Response:
-    action = await _staff_action(request, "send")
+    action = await staff_action(request, "send")
     if isinstance(action, Response):
         return action
     state, name = action.state, action.digest
@@ -285,7 +174,7 @@ async def send_now(request: Request) -> Response:
 
 
 async def test_send(request: Request) -> Response:
-    action = await _staff_action(request, "test")
+    action = await staff_action(request, "test")
     if isinstance(action, Response):
         return action
     state, name = action.state, action.digest
@@ -309,8 +198,7 @@ def _send_job(state: WebState, name: str) -> str:
         return texts["job_nothing"].format(
             digest=name, period=issue.period_key, status=issue.status
         )
-    counts = result.report.counts
-    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    summary = delivery_summary(result.report.counts)
     return texts["job_sent"].format(digest=name, period=issue.period_key, summary=summary or "–")
 
 
@@ -321,58 +209,6 @@ def _test_job(state: WebState, name: str, address: str) -> str:
         loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
     )
     return state.texts["job_test_done"].format(digest=name, count=len(issue.items), address=address)
-
-
-class Jobs:
-    """Background sends, one at a time per digest; their outcome is shown on the dashboard."""
-
-    def __init__(self, state: WebState) -> None:
-        self.state = state
-        self.lock = threading.Lock()
-        self.running: dict[str, threading.Thread] = {}
-        self.log: deque[tuple[datetime, str]] = deque(maxlen=20)
-
-    def start(self, digest: str, work: Callable[[], str]) -> bool:
-        with self.lock:
-            current = self.running.get(digest)
-            if current is not None and current.is_alive():
-                return False
-            thread = threading.Thread(
-                target=self._run, args=(digest, work), name=f"digest-job-{digest}", daemon=True
-            )
-            self.running[digest] = thread
-        thread.start()
-        return True
-
-    def _run(self, digest: str, work: Callable[[], str]) -> None:
-        try:
-            message = work()
-        except (DigestError, TransportOutcome) as exc:
-            message = self.state.texts["job_failed"].format(digest=digest, error=exc)
-        except Exception as exc:  # shown to staff, logged with its traceback
-            log.exception("job for %s failed", digest)
-            error = f"{type(exc).__name__}: {exc}"
-            message = self.state.texts["job_failed"].format(digest=digest, error=error)
-        self.note(message)
-
-    def note(self, message: str) -> None:
-        log.info("%s", message)
-        with self.lock:
-            self.log.appendleft((self.state.now(), message))
-
-    def messages(self) -> list[tuple[datetime, str]]:
-        with self.lock:
-            return list(self.log)
-
-    def busy(self) -> bool:
-        with self.lock:
-            return any(thread.is_alive() for thread in self.running.values())
-
-    def wait(self, timeout: float) -> None:
-        with self.lock:
-            threads = list(self.running.values())
-        for thread in threads:
-            thread.join(timeout)
 
 
 routes = [

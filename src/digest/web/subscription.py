@@ -21,11 +21,11 @@ from digest.config import LoadedConfig
 from digest.errors import DigestError
 from digest.headers import single_line
 from digest.message import envelope_sender, make_message_id, sender_domain
-from digest.store import Consent, Subscriber
+from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, default_transport
-from digest.web.app import WebState, web_state
 from digest.web.security import client_ip
+from digest.web.state import WebState, web_state
 
 log = logging.getLogger("digest.web")
 
@@ -280,7 +280,7 @@ async def unsubscribe_page(request: Request) -> Response:
     subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
     if subscriber is None:
         return _invalid_link(state, request)
-    if subscriber.status == "unsubscribed":
+    if subscriber.status == SUBSCRIBER_UNSUBSCRIBED:
         return _unsubscribed_page(state, request, subscriber)
     return state.render(
         request,
@@ -335,7 +335,7 @@ async def preferences_page(request: Request) -> Response:
     subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
     if subscriber is None:
         return _invalid_link(state, request)
-    if subscriber.status != "active":
+    if subscriber.status != SUBSCRIBER_ACTIVE:
         return _unsubscribed_page(state, request, subscriber)
     return _preferences_form(state, request, subscriber, saved=False)
 
@@ -364,7 +364,7 @@ async def preferences(request: Request) -> Response:
     subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
     if subscriber is None:
         return _invalid_link(state, request)
-    if subscriber.status != "active":
+    if subscriber.status != SUBSCRIBER_ACTIVE:
         return _unsubscribed_page(state, request, subscriber)
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
@@ -375,7 +375,9 @@ async def preferences(request: Request) -> Response:
         if not chosen:
             store.unsubscribe(subscriber.id, now)
             return None
-        updated, _ = store.add_subscriber(subscriber.email, name, chosen, now, status="active")
+        updated, _ = store.add_subscriber(
+            subscriber.email, name, chosen, now, status=SUBSCRIBER_ACTIVE
+        )
         for digest in set(updated.digests) - set(chosen):
             store.unsubscribe(subscriber.id, now, digest=digest)
         return store.subscriber_by_token(token)

@@ -1,0 +1,113 @@
+"""What ``digest status`` and the staff dashboard show, computed once: per digest its schedule,
+next fire, catch-up, subscribers, unsent items and latest issue with its delivery counts; the
+sources' health; the deliveries in doubt. Typed values only: the CLI and the web present them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from digest.config import DigestConfig, LoadedConfig
+from digest.health import describe_state
+from digest.models import SourceState
+from digest.plan import describe_catch_up
+from digest.store import (
+    FAILED_PERM,
+    FAILED_TEMP,
+    IN_DOUBT,
+    PENDING,
+    SENT,
+    SKIPPED,
+    DeliveryRow,
+    IssueRow,
+    Store,
+)
+
+
+@dataclass(frozen=True)
+class DigestOverview:
+    name: str
+    config: DigestConfig
+    timezone: ZoneInfo  # the schedule's
+    next_fire: datetime  # in ``timezone``
+    catch_up: str  # what 'digest run' will do with periods due and not sent
+    active: int  # active subscribers
+    unsent_items: int
+    latest: IssueRow | None
+    counts: Mapping[str, int]  # the latest issue's deliveries by state, zeros left out
+
+    @property
+    def summary(self) -> str:
+        return delivery_summary(self.counts)
+
+
+@dataclass(frozen=True)
+class SourceOverview:
+    name: str
+    configured: bool  # False: remembered in the store, no longer in the config
+    state: SourceState | None  # None: never collected
+    timezone: ZoneInfo
+
+    @property
+    def ok(self) -> bool | None:
+        return self.state.ok if self.state else None
+
+    @property
+    def description(self) -> str | None:
+        return describe_state(self.state, self.timezone) if self.state else None
+
+
+@dataclass(frozen=True)
+class Overview:
+    now: datetime
+    digests: tuple[DigestOverview, ...]
+    sources: tuple[SourceOverview, ...]  # configured ones in config order, then the others
+    in_doubt: tuple[tuple[IssueRow, DeliveryRow], ...]
+
+
+def delivery_summary(counts: Mapping[str, int]) -> str:
+    """``"3 sent, 1 failed_temp"``: the states with rows, in ledger order; "" for none."""
+    return ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+
+
+def report_summary(counts: Mapping[str, int]) -> str:
+    """The line after a send (CLI and log): every outcome named, zeros included."""
+    return (
+        f"{counts[SENT]} sent, {counts[FAILED_TEMP]} deferred, "
+        f"{counts[FAILED_PERM]} failed, {counts[IN_DOUBT]} in doubt, "
+        f"{counts[SKIPPED]} skipped, {counts[PENDING]} pending"
+    )
+
+
+def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
+    digests = []
+    for name, config in loaded.config.digests.items():
+        schedule = loaded.schedule(name)
+        latest = store.latest_issue(name)
+        counts = {k: v for k, v in store.counts(latest.id).items() if v} if latest else {}
+        digests.append(
+            DigestOverview(
+                name=name,
+                config=config,
+                timezone=schedule.timezone,
+                next_fire=schedule.next_fire(now),
+                catch_up=describe_catch_up(loaded, store, name, now),
+                active=store.count_active(name),
+                unsent_items=len(store.unsent_items(name)),
+                latest=latest,
+                counts=counts,
+            )
+        )
+    states = store.source_states()
+    timezone = loaded.config.site.tz
+    configured = [entry.source_name for entry in loaded.config.sources]
+    sources = [SourceOverview(name, True, states.get(name), timezone) for name in configured]
+    sources += [
+        SourceOverview(name, False, state, timezone)
+        for name, state in sorted(states.items())
+        if name not in configured
+    ]
+    return Overview(now, tuple(digests), tuple(sources), tuple(store.in_doubt()))

@@ -1,0 +1,114 @@
+"""What every route reads: the loaded site, the store, signer, texts and page templates.
+
+:func:`web_state` gives a route the one :class:`WebState` of its app; route modules import this
+module, never :mod:`digest.web.app` (which only assembles them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from digest.config import LoadedConfig, load_config
+from digest.i18n import Formatters
+from digest.store import Store
+from digest.transport import Transport
+from digest.web.jobs import Jobs
+from digest.web.reload import ChangeWatcher
+from digest.web.security import RateLimiter, Signer, Staff
+
+
+@dataclass
+class WebState:
+    config_path: Path
+    loaded: LoadedConfig  # as loaded at start: security settings, public pages
+    store: Store
+    signer: Signer
+    public_only: bool
+    clock: Callable[[], datetime]
+    transport: Transport | None
+    environ: Mapping[str, str]
+    watcher: ChangeWatcher | None
+    lang: str
+    texts: dict[str, str]
+    pages: jinja2.Environment
+    signup_limit: RateLimiter
+    login_limit: RateLimiter
+    jobs: Jobs
+
+    @property
+    def formatters(self) -> Formatters:
+        site = self.loaded.config.site
+        return Formatters(site.locale, site.tz)
+
+    def reload_config(self) -> LoadedConfig:
+        """The config as it is on disk now (the preview follows edits)."""
+        return load_config(self.config_path, environ=self.environ)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status_code: int = 200,
+        staff: Staff | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        site = self.loaded.config.site
+        html = self.pages.get_template(template).render(
+            request=request,
+            t=self.texts,
+            lang=self.lang,
+            site=site,
+            fmt=self.formatters,
+            staff=staff,
+            staff_pages=not self.public_only,
+            logout_csrf=self.signer.csrf_token("logout", staff) if staff else "",
+            **context,
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    def message(
+        self,
+        request: Request,
+        title: str,
+        body: str,
+        *,
+        status_code: int = 200,
+        link: tuple[str, str] | None = None,
+        role: str = "status",
+    ) -> HTMLResponse:
+        return self.render(
+            request,
+            "message.html",
+            status_code=status_code,
+            title=title,
+            body=body,
+            link=link,
+            role=role,
+        )
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+def page_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("digest.web", "templates"),
+        autoescape=jinja2.select_autoescape(("html", "xml", "atom")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
