@@ -629,13 +629,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from digest.scheduler import run
 
     loaded = _load(args)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    _log_to_stderr(args)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return run(loaded, interval=max(args.interval, 0.5))
+    return run(
+        loaded,
+        interval=max(args.interval, 0.5),
+        standby_interval=max(args.standby_interval, 0.5),
+    )
 
 
 def cmd_sources_check(args: argparse.Namespace) -> int:

@@ -369,18 +369,14 @@ class DeliveryStore(IssueStore):
         return worker
 
     def heartbeat(self, worker: str, now: datetime, lease: timedelta = WORKER_LEASE) -> bool:
-        """The worker is alive: its claims' leases run until ``now + lease``. False if the
-        worker was declared dead meanwhile (its rows rescued): it must stop sending."""
+        """The worker is alive: all its claims' leases run until ``now + lease`` (its row's
+        heartbeat is their common lease; no delivery row is written, so a heartbeat never
+        waits for, or deadlocks with, the marks of its own senders). False if the worker
+        was declared dead meanwhile (its rows rescued): it must stop sending."""
         with self.begin() as conn:
             alive = conn.execute(
                 update(workers).where(workers.c.id == worker).values(heartbeat_at=now)
             ).rowcount
-            if alive:
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.status == SENDING, deliveries.c.claimed_by == worker)
-                    .values(lease_until=now + lease)
-                )
         return bool(alive)
 
     def unregister_worker(self, worker: str) -> None:
@@ -393,9 +389,8 @@ class DeliveryStore(IssueStore):
 
         A worker is dead when its last heartbeat is older than ``lease`` (it stops sending
         itself after half of that), or when it ran on this host and its process is gone.
-        A live process id alone proves nothing (a container restarted as PID 1). Rows whose
-        lease ran out are rescued whoever holds them. Reads only the partial index of
-        ``sending`` rows and the workers table, never the delivery history."""
+        A live process id alone proves nothing (a container restarted as PID 1). Reads only
+        the partial index of ``sending`` rows and the workers table, never the history."""
         host = socket.gethostname()
         with self.begin() as conn:
             live = set()
@@ -411,9 +406,12 @@ class DeliveryStore(IssueStore):
                 or_(
                     deliveries.c.claimed_by.is_(None),
                     deliveries.c.claimed_by.not_in(live or {""}),
-                    deliveries.c.lease_until < now,
                 ),
             )
+            if not self.is_sqlite:  # lock them in id order, as senders' marks do: no deadlock
+                conn.execute(
+                    select(deliveries.c.id).where(stale).order_by(deliveries.c.id).with_for_update()
+                ).all()
             doubt = conn.execute(
                 update(deliveries)
                 .where(stale, deliveries.c.payload_at.is_not(None))
