@@ -151,3 +151,45 @@ def test_three_workers_one_killed_one_frozen_past_its_lease_no_duplicate(
             assert status == "in_doubt", (email, status)
             assert got.get(email) in (None, message_id)
     assert set(got) <= set(rows)
+
+
+def test_a_database_outage_mid_send_is_one_line_and_the_next_send_resumes(
+    site: Site, cli: CliRunner, database: str
+) -> None:
+    """The database goes away under a running 'digest send' (its sessions are terminated and
+    no new one is allowed): one line on stderr, no traceback; once it is back, the next
+    send delivers the rest, nobody twice."""
+    import psycopg
+    from psycopg import sql
+
+    from tests.databases import server_url
+
+    count = 1500
+    import_subscribers(site, cli, subscribers_csv(count))
+    name = sql.Identifier(database.rsplit("/", 1)[1])
+    admin_url = server_url().replace("postgresql+psycopg://", "postgresql://", 1)
+    with running() as server, psycopg.connect(admin_url, autocommit=True) as admin:
+        use_smtp(site.config, server.port, connections=2)
+        sender = digest(site, "send", "weekly", "--yes", "--at", AT_TEXT)
+        server.wait_for(200, timeout=60)
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(name))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (database.rsplit("/", 1)[1],),
+        )
+        _, err = sender.communicate(timeout=60)
+        assert sender.returncode == 1, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("digest: error: "), err
+        assert "Traceback" not in err
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(name))
+        again = digest(site, "send", "weekly", "--yes", "--at", AT_TEXT)
+        _, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err
+        per = server.per_recipient()
+    rows = ledger(site)
+    states = Counter(status for status, _ in rows.values())
+    assert max(per.values()) == 1
+    assert states["sent"] + states["in_doubt"] == count, (states, err)
+    assert states["in_doubt"] <= 2
+    assert {email for email, (status, _) in rows.items() if status == "sent"} <= set(per)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from digest.clock import Clock as Clock  # re-exported for the scheduler
 from digest.clock import utc_now as utc_now
 from digest.errors import DeliveryError, DigestError
@@ -42,6 +44,7 @@ from digest.store import (
     WORKER_LEASE,
     DeliveryRow,
     IssueRow,
+    describe_error,
 )
 from digest.transport import (
     AuthenticationFailed,
@@ -279,9 +282,10 @@ class IssueDelivery:
             with self.store.sender_connection():
                 self._work_batches()
         except Exception as exc:  # e.g. the database failed: stop all threads, report it
+            reason = describe_error(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             with self.lock:
                 self.fatal = self.fatal or DeliveryError(
-                    f"delivery stopped: {type(exc).__name__}: {exc}"
+                    f"delivery stopped: {type(exc).__name__}: {reason}"
                 )
 
     def _work_batches(self) -> None:
@@ -290,6 +294,7 @@ class IssueDelivery:
         in_doubt if its data may have gone out. The rest of its batch is given back."""
         connection: Connection | None = None
         marks = _Marks(self)
+        failed = False
         batch: list[DeliveryRow] = []
         index = 0
         try:
@@ -322,13 +327,19 @@ class IssueDelivery:
                             return
                     connection = self._send_one(connection, row, marks)
                 batch = []
-        except Exception:
+        except BaseException:
+            failed = True
+            # Cleanup must not replace the error that stopped us (a database outage fails
+            # these too): the rows it cannot write are rescued by the next run.
+            with contextlib.suppress(Exception):
+                marks.flush()
             with contextlib.suppress(Exception):
                 self._release(batch[index + 1 :])
             raise
         finally:
             try:
-                marks.flush()
+                if not failed:
+                    marks.flush()  # the last message's sent mark
             finally:
                 if connection is not None:
                     connection.close()
