@@ -42,8 +42,10 @@ MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August"
 
 
 def body(index: int) -> str:
-    return (f"<p>{TEXT} <a href='/aktuelles/{index}'>Mehr</a></p>"
-            f"<p><img src='bilder/{index}.jpg' alt='Bild {index}'></p>")
+    return (
+        f"<p>{TEXT} <a href='/aktuelles/{index}'>Mehr</a></p>"
+        f"<p><img src='bilder/{index}.jpg' alt='Bild {index}'></p>"
+    )
 
 
 def rss(entries: int) -> str:
@@ -66,8 +68,10 @@ def atom(entries: int) -> str:
         f"<category term='Schule'/><content type='html'>{escape(body(i))}</content></entry>"
         for i in range(entries)
     )
-    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<title>B</title><id>urn:b</id>{items}</feed>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>B</title><id>urn:b</id>{items}</feed>"
+    )
 
 
 def json_feed(entries: int) -> str:
@@ -88,8 +92,10 @@ def page(entries: int) -> str:
         f"{MONTHS[i % 12]} {TEXT}</p><a class='mehr' href='/aktuelles/{i}'>Mehr</a></div>"
         for i in range(entries)
     )
-    return (f"<html><head><meta charset='utf-8'></head><body><h2 class='halbjahr'>2. Halbjahr "
-            f"2017</h2>{teasers}</body></html>")
+    return (
+        f"<html><head><meta charset='utf-8'></head><body><h2 class='halbjahr'>2. Halbjahr "
+        f"2017</h2>{teasers}</body></html>"
+    )
 
 
 def median_ms(run: Callable[[], object], repeat: int) -> float:
@@ -127,8 +133,10 @@ def main() -> None:
             )
             states = collect([source], NOW, {}).states
             not_modified = median_ms(lambda: collect([source], NOW, states), args.repeat)  # noqa: B023
-            print(f"  {label:10} fetch+parse {fetch_parse:6.1f} ms  parse {parse:6.1f} ms  "
-                  f"304 {not_modified:5.1f} ms  ({len(data) // 1024} KB)")
+            print(
+                f"  {label:10} fetch+parse {fetch_parse:6.1f} ms  parse {parse:6.1f} ms  "
+                f"304 {not_modified:5.1f} ms  ({len(data) // 1024} KB)"
+            )
         url = server.add("/liste", page(n), content_type="text/html; charset=utf-8")
         config = PageSourceConfig.model_validate({
             "kind": "page", "url": url, "item": "div.news-teaser", "title": "h3",
@@ -138,7 +146,9 @@ def main() -> None:
         })  # fmt: skip
         listing = PageSource("p", config, FetchOptions(), "de_DE", ZoneInfo("Europe/Berlin"))
         assert len(listing.collect(NOW).items) == n
-        print(f"  {'page':10} fetch+parse {median_ms(lambda: listing.collect(NOW), args.repeat):6.1f} ms")
+        print(
+            f"  {'page':10} fetch+parse {median_ms(lambda: listing.collect(NOW), args.repeat):6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

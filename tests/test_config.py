@@ -142,6 +142,12 @@ BAD_CONFIGS = {
         "locale: xx_YY",
         "site.locale: unknown locale 'xx_YY' (use e.g. de_DE or en_GB)",
     ),
+    "locale-without-catalogue": (
+        r"locale: de_DE",
+        "locale: fr_FR",
+        "locale: fr_FR",
+        "site.locale: no message catalogue for 'fr_FR' (available languages: de, en)",
+    ),
     "relative-base-url": (
         r"base_url: https://www\.example\.org/praeventionskette",
         "base_url: www.example.org",
@@ -191,7 +197,9 @@ def test_config_that_is_not_a_mapping(tmp_path: Path, cli: CliRunner, text: str)
 
 
 def test_unknown_digest_name(site: Site, cli: CliRunner) -> None:
-    expected = f"digest: error: {site.config}: no digest named 'daily' (configured: monthly, weekly)"
+    expected = (
+        f"digest: error: {site.config}: no digest named 'daily' (configured: monthly, weekly)"
+    )
     for argv in (["build", "daily", "--out", str(site.root / "out")], ["check", "daily"]):
         result = cli("-c", site.config, *argv)
         assert (result.code, result.err_lines, result.out) == (1, [expected], "")

@@ -23,8 +23,14 @@ FACHKONFERENZ, AHLEN_NEU_DENKEN, STADTFUEHRUNG = SAMPLE_WEEK_TITLES  # newest fi
 
 def item(title: str, *, tags: tuple[str, ...] = (), summary: str = "", age_days: float = 1) -> Item:
     return Item(
-        source="s", key=title, title=title, published_at=NOW - timedelta(days=age_days),
-        summary=summary, body_html="", content_hash=title, tags=tags,
+        source="s",
+        key=title,
+        title=title,
+        published_at=NOW - timedelta(days=age_days),
+        summary=summary,
+        body_html="",
+        content_hash=title,
+        tags=tags,
     )
 
 
@@ -67,24 +73,37 @@ def test_include_matches_any_tag_or_keyword() -> None:
 
 
 def test_exclude_wins_over_include() -> None:
-    found = make(include={"keywords": ["e"]}, exclude={"tags": ["intern"], "keywords": ["dienstag"]})
+    found = make(
+        include={"keywords": ["e"]}, exclude={"tags": ["intern"], "keywords": ["dienstag"]}
+    )
     assert titles(found.apply(ITEMS, NOW)) == ["Schulsozialarbeit", "Ferienprogramm"]
 
 
 def test_max_age() -> None:
     assert titles(make(max_age="30d").apply(ITEMS, NOW)) == [
-        "Elterncafé öffnet", "Schulsozialarbeit", "Stellenanzeige: Erzieherin"]
+        "Elterncafé öffnet",
+        "Schulsozialarbeit",
+        "Stellenanzeige: Erzieherin",
+    ]
     assert titles(make(max_age="1w").apply(ITEMS, NOW)) == [
-        "Elterncafé öffnet", "Stellenanzeige: Erzieherin"]
+        "Elterncafé öffnet",
+        "Stellenanzeige: Erzieherin",
+    ]
     # exactly max_age old still counts
     assert make(max_age="24h").accepts(item("x", age_days=1), NOW)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30d", timedelta(days=30)), ("2w", timedelta(weeks=2)), ("12h", timedelta(hours=12)),
-     ("90m", timedelta(minutes=90)), (" 7 d ", timedelta(days=7)), ("P3D", timedelta(days=3)),
-     (3600, timedelta(hours=1))],
+    [
+        ("30d", timedelta(days=30)),
+        ("2w", timedelta(weeks=2)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        (" 7 d ", timedelta(days=7)),
+        ("P3D", timedelta(days=3)),
+        (3600, timedelta(hours=1)),
+    ],
 )
 def test_durations(text: object, expected: timedelta) -> None:
     assert FilterFields.model_validate({"max_age": text}).max_age == expected
@@ -112,8 +131,7 @@ def test_bad_max_age_names_the_line(site: Site) -> None:
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     with LocalServer() as running:
-        running.add_fixture("/rss.xml", "rss2.xml", content_type="application/rss+xml",
-                            etag='"1"')
+        running.add_fixture("/rss.xml", "rss2.xml", content_type="application/rss+xml", etag='"1"')
         yield running
 
 
@@ -131,10 +149,14 @@ def test_feed_source_filters(site: Site, server: LocalServer) -> None:
     folder, feed = build_sources(site.load())
     assert isinstance(feed, FilteredSource) and feed.name == "netz"
     result = collect([folder, feed], NOW, {})
-    by_source = {name: [entry.title for entry in result.items if entry.source == name]
-                 for name in ("folder:content", "netz")}
-    assert by_source["netz"] == ["Elterncafé öffnet im Familienzentrum",
-                                 "Sprechstunde der Schulsozialarbeit verlegt"]
+    by_source = {
+        name: [entry.title for entry in result.items if entry.source == name]
+        for name in ("folder:content", "netz")
+    }
+    assert by_source["netz"] == [
+        "Elterncafé öffnet im Familienzentrum",
+        "Sprechstunde der Schulsozialarbeit verlegt",
+    ]
     assert all("Präventionswoche" not in entry.tags for entry in result.items)
     assert len(by_source["folder:content"]) == 6
     assert result.states["netz"].item_count == 2 and result.states["netz"].etag == '"1"'
@@ -160,7 +182,9 @@ def test_digest_without_filters_has_the_whole_week(site: Site, cli: CliRunner) -
 
 
 def test_digest_include_tags(site: Site, cli: CliRunner) -> None:
-    site.replace_in_config("    max_items: 20\n", "    max_items: 20\n    include: {tags: [schule]}\n")
+    site.replace_in_config(
+        "    max_items: 20\n", "    max_items: 20\n    include: {tags: [schule]}\n"
+    )
     assert built_titles(site, cli) == [STADTFUEHRUNG]
 
 

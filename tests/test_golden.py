@@ -27,7 +27,9 @@ STEM = "weekly-2017-11-20"
 def normalise_eml(data: bytes) -> bytes:
     """Blank what changes from build to build: Message-ID, Date and the MIME boundary."""
     data = re.sub(rb"(?m)^Date: [^\r\n]*(\r\n[ \t][^\r\n]*)*", b"Date: <DATE>", data)
-    data = re.sub(rb"(?m)^Message-ID: [^\r\n]*(\r\n[ \t][^\r\n]*)*", b"Message-ID: <MESSAGE-ID>", data)
+    data = re.sub(
+        rb"(?m)^Message-ID: [^\r\n]*(\r\n[ \t][^\r\n]*)*", b"Message-ID: <MESSAGE-ID>", data
+    )
     return re.sub(rb"=_digest_[0-9a-f]+", b"=_digest_BOUNDARY", data)
 
 

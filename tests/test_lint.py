@@ -139,7 +139,16 @@ def test_sample_build_lints_clean(built: Path) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"],
+    [
+        "Date",
+        "Message-ID",
+        "From",
+        "To",
+        "Subject",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "List-Id",
+    ],
 )
 def test_each_missing_header_is_an_error(header: str) -> None:
     assert lint(message(headers={header: ""})) == [("error", f"header {header} is missing")]
@@ -171,7 +180,9 @@ def test_parts_in_the_wrong_order_or_missing() -> None:
         ("error", "parts are ['text/html', 'text/plain'], expected text/plain then text/html")
     ]
     only_html = message(parts=("html",))
-    assert lint(only_html) == [("error", "parts are ['text/html'], expected text/plain then text/html")]
+    assert lint(only_html) == [
+        ("error", "parts are ['text/html'], expected text/plain then text/html")
+    ]
     single = message(headers={"Content-Type": 'text/plain; charset="utf-8"'})
     assert lint(single) == [("error", "message is text/plain, expected multipart/alternative")]
 
@@ -192,4 +203,6 @@ def test_overlong_line() -> None:
 
 def test_html_findings_are_reported_for_the_message() -> None:
     raw = message(html=page('<img src="https://www.example.org/a.jpg" width="1">'))
-    assert lint(raw) == [("error", "<img src='https://www.example.org/a.jpg'> has no alt attribute")]
+    assert lint(raw) == [
+        ("error", "<img src='https://www.example.org/a.jpg'> has no alt attribute")
+    ]

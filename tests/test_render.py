@@ -222,13 +222,19 @@ def _one_error(site: Site, cli: CliRunner, tmp_path: Path) -> str:
 
 
 BROKEN_ITEM = {
-    "syntax-error": ("<mj-text>{{ item.title }</mj-text>", "4: template syntax error: unexpected '}'"),
+    "syntax-error": (
+        "<mj-text>{{ item.title }</mj-text>",
+        "4: template syntax error: unexpected '}'",
+    ),
     "unknown-filter": (
         "<mj-text>{{ item.title|shout }}</mj-text>",
         "4: template syntax error: No filter named 'shout'.",
     ),
     "unclosed-block": ("{% if item.url %}<mj-text>x</mj-text>", None),
-    "undefined-variable": ("<mj-text>{{ nope }}</mj-text>", "4: undefined value: 'nope' is undefined"),
+    "undefined-variable": (
+        "<mj-text>{{ nope }}</mj-text>",
+        "4: undefined value: 'nope' is undefined",
+    ),
     "undefined-attribute": (
         "<mj-text>{{ item.nope }}</mj-text>",
         "4: undefined value: 'digest.render.ItemView object' has no attribute 'nope'",
@@ -266,7 +272,9 @@ def test_broken_user_item_template(
         assert message == f"{path}:{expected}"
 
 
-def test_unbalanced_mjml_names_the_rendered_line(site: Site, cli: CliRunner, tmp_path: Path) -> None:
+def test_unbalanced_mjml_names_the_rendered_line(
+    site: Site, cli: CliRunner, tmp_path: Path
+) -> None:
     site.write("templates/item.mjml", "<mj-section>\n  <mj-column>\n    <mj-text>x</mj-text>\n")
     message = _one_error(site, cli, tmp_path)
     assert re.fullmatch(
@@ -286,7 +294,10 @@ def test_check_mjml_unit() -> None:
 
 
 def test_broken_text_template(site: Site, cli: CliRunner, tmp_path: Path) -> None:
-    path = site.write("templates/digest.txt", "{{ site.title }}\n{% for x in items %}\n{{ x.title }\n{% endfor %}\n")
+    path = site.write(
+        "templates/digest.txt",
+        "{{ site.title }}\n{% for x in items %}\n{{ x.title }\n{% endfor %}\n",
+    )
     assert _one_error(site, cli, tmp_path) == f"{path}:3: template syntax error: unexpected '}}'"
     path.write_text("{{ site.title }}\n\n{{ site.nope }}\n", encoding="utf-8")
     assert _one_error(site, cli, tmp_path) == (
@@ -312,7 +323,7 @@ def test_broken_subject_template(
     site: Site, cli: CliRunner, tmp_path: Path, subject: str, expected: str
 ) -> None:
     text = site.config.read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^(    subject: ).*$', lambda m: f'{m.group(1)}"{subject}"', text, count=1)
+    text = re.sub(r"(?m)^(    subject: ).*$", lambda m: f'{m.group(1)}"{subject}"', text, count=1)
     site.config.write_text(text, encoding="utf-8")
     assert _one_error(site, cli, tmp_path) == (
         f"{site.config}: digests subject/preheader (subject): {expected}"
@@ -324,7 +335,10 @@ def test_subject_with_crlf_from_an_item_title_is_neutralised(
 ) -> None:
     text = site.config.read_text(encoding="utf-8")
     text = re.sub(
-        r"(?m)^(    subject: ).*$", lambda m: m.group(1) + '"{{ items[0].title }} und mehr"', text, count=1
+        r"(?m)^(    subject: ).*$",
+        lambda m: m.group(1) + '"{{ items[0].title }} und mehr"',
+        text,
+        count=1,
     )
     site.config.write_text(text, encoding="utf-8")
     site.write(
@@ -346,8 +360,12 @@ def test_subject_with_crlf_from_an_item_title_is_neutralised(
 def test_renderer_prefers_user_templates(site: Site) -> None:
     loaded: LoadedConfig = site.load()
     assert not loaded.templates_dir.exists()
-    assert Renderer(loaded).env.get_template("item.mjml").filename.endswith(  # type: ignore[union-attr]
-        "digest/templates/item.mjml"
+    assert (
+        Renderer(loaded)
+        .env.get_template("item.mjml")
+        .filename.endswith(  # type: ignore[union-attr]
+            "digest/templates/item.mjml"
+        )
     )
     site.write("templates/item.mjml", USER_ITEM)
     assert Renderer(site.load()).env.get_template("item.mjml").filename == str(

@@ -35,14 +35,25 @@ def weekdays(expression: str) -> list[str]:
         (
             "0 7 * * 1-5",
             [
-                "Mon 02", "Tue 03", "Wed 04", "Thu 05", "Fri 06",
-                "Mon 09", "Tue 10", "Wed 11", "Thu 12", "Fri 13",
+                "Mon 02",
+                "Tue 03",
+                "Wed 04",
+                "Thu 05",
+                "Fri 06",
+                "Mon 09",
+                "Tue 10",
+                "Wed 11",
+                "Thu 12",
+                "Fri 13",
             ],
         ),
         ("0 7 * * mon-fri", weekdays("0 7 * * 1-5")),
         ("0 7 * * 5-7", ["Sun 01", "Fri 06", "Sat 07", "Sun 08", "Fri 13", "Sat 14"]),
         ("0 7 * * 1,3", ["Mon 02", "Wed 04", "Mon 09", "Wed 11"]),
-        ("0 7 * * */2", ["Sun 01", "Tue 03", "Thu 05", "Sat 07", "Sun 08", "Tue 10", "Thu 12", "Sat 14"]),
+        (
+            "0 7 * * */2",
+            ["Sun 01", "Tue 03", "Thu 05", "Sat 07", "Sun 08", "Tue 10", "Thu 12", "Sat 14"],
+        ),
     ],
 )
 def test_weekday_numbers_are_crontab_numbers(expression: str, expected: list[str]) -> None:

@@ -37,8 +37,12 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
-def feed(url: str, *, timeout: float = 5.0, max_bytes: int = 1_000_000, name: str = "feed") -> FeedSource:
-    return FeedSource(name=name, url=url, options=FetchOptions(timeout=timeout, max_bytes=max_bytes))
+def feed(
+    url: str, *, timeout: float = 5.0, max_bytes: int = 1_000_000, name: str = "feed"
+) -> FeedSource:
+    return FeedSource(
+        name=name, url=url, options=FetchOptions(timeout=timeout, max_bytes=max_bytes)
+    )
 
 
 def by_key(collection: Collection) -> dict[str, Item]:
@@ -103,7 +107,9 @@ def test_atom(server: LocalServer) -> None:
     )
 
 
-@pytest.mark.parametrize("content_type", ["application/feed+json", "application/json", "text/plain"])
+@pytest.mark.parametrize(
+    "content_type", ["application/feed+json", "application/json", "text/plain"]
+)
 def test_json_feed(server: LocalServer, content_type: str) -> None:
     url = server.add_fixture("/feed.json", "feed.json", content_type=content_type)
     collection = feed(url).collect(NOW)
@@ -138,7 +144,10 @@ def test_iso_8859_1_declared_in_the_prolog(server: LocalServer) -> None:
     collection = feed(url).collect(NOW)
     assert collection.problems == ()
     titles = [item.title for item in collection.items]
-    assert titles == ["Grünfläche am Bürgerhaus wird neu gestaltet", "Öffnungszeiten über die Feiertage"]
+    assert titles == [
+        "Grünfläche am Bürgerhaus wird neu gestaltet",
+        "Öffnungszeiten über die Feiertage",
+    ]
     assert "Größere Wünsche" in collection.items[0].summary
     assert [item.key for item in collection.items] == ["sued-1", "sued-2"]
 
@@ -148,7 +157,10 @@ def test_iso_8859_1_declared_in_the_http_header(server: LocalServer) -> None:
         "/latin1-header.xml", "latin1-header.xml", content_type="text/xml; charset=ISO-8859-1"
     )
     titles = [item.title for item in feed(url).collect(NOW).items]
-    assert titles == ["Grünfläche am Bürgerhaus wird neu gestaltet", "Öffnungszeiten über die Feiertage"]
+    assert titles == [
+        "Grünfläche am Bürgerhaus wird neu gestaltet",
+        "Öffnungszeiten über die Feiertage",
+    ]
 
 
 # -- broken feeds ------------------------------------------------------------------------------
@@ -200,8 +212,20 @@ def test_unsafe_content_is_stripped(server: LocalServer) -> None:
     assert item.title == "Harmloser Titel"
     assert item.url is None  # a javascript: link is no URL
     lowered = item.body_html.lower()
-    for forbidden in ("<script", "onclick", "onmouseover", "onerror", "javascript:", "<iframe",
-                      "<form", "<input", "<style", "style=", "document.cookie", "evil.example"):
+    for forbidden in (
+        "<script",
+        "onclick",
+        "onmouseover",
+        "onerror",
+        "javascript:",
+        "<iframe",
+        "<form",
+        "<input",
+        "<style",
+        "style=",
+        "document.cookie",
+        "evil.example",
+    ):
         assert forbidden not in lowered, forbidden
     assert "Klick mich" in item.body_html
     assert 'href="http://127.0.0.1' in item.body_html  # relative link resolved against the feed
@@ -214,7 +238,10 @@ def test_unsafe_content_is_stripped(server: LocalServer) -> None:
 
 def test_conditional_get_gets_304_on_the_second_fetch(server: LocalServer) -> None:
     url = server.add_fixture(
-        "/rss.xml", "rss2.xml", content_type=RSS, etag='"v1"',
+        "/rss.xml",
+        "rss2.xml",
+        content_type=RSS,
+        etag='"v1"',
         last_modified="Mon, 20 Nov 2017 06:00:00 GMT",
     )
     source = feed(url)
@@ -227,7 +254,9 @@ def test_conditional_get_gets_304_on_the_second_fetch(server: LocalServer) -> No
     second = collect([source], later, first.states, clock=lambda: later)  # stamps the attempt
     assert second.items == () and second.problems == ()
     assert server.hits("/rss.xml")[1].headers["if-none-match"] == '"v1"'
-    assert server.hits("/rss.xml")[1].headers["if-modified-since"] == "Mon, 20 Nov 2017 06:00:00 GMT"
+    assert (
+        server.hits("/rss.xml")[1].headers["if-modified-since"] == "Mon, 20 Nov 2017 06:00:00 GMT"
+    )
     after = second.states["feed"]
     assert after.ok and after.last_success_at == later and after.item_count == 4
     assert after.etag == '"v1"'
@@ -239,8 +268,9 @@ def test_conditional_get_gets_304_on_the_second_fetch(server: LocalServer) -> No
 
 def test_conditional_get_with_last_modified_only(server: LocalServer) -> None:
     stamp = format_datetime(NOW - timedelta(days=1), usegmt=True)
-    url = server.add_fixture("/lm.xml", "atom.xml", content_type="application/atom+xml",
-                             last_modified=stamp)
+    url = server.add_fixture(
+        "/lm.xml", "atom.xml", content_type="application/atom+xml", last_modified=stamp
+    )
     source = feed(url)
     first = collect([source], NOW, {})
     second = collect([source], NOW, first.states)
@@ -285,9 +315,7 @@ def test_redirect_loop_is_reported_as_a_loop(server: LocalServer) -> None:
     url = server.url("/loop-a")
     with pytest.raises(SourceError) as caught:
         feed(url).collect(NOW)
-    assert str(caught.value) == (
-        f"{url}: redirect loop: {url} -> {server.url('/loop-b')} -> {url}"
-    )
+    assert str(caught.value) == (f"{url}: redirect loop: {url} -> {server.url('/loop-b')} -> {url}")
 
 
 def test_redirects_are_followed_up_to_five(server: LocalServer) -> None:
@@ -356,8 +384,13 @@ delivery: {from: "T <t@example.org>"}
 
 @pytest.mark.parametrize(
     ("url", "ok"),
-    [("https://example.org/feed.xml", True), ("file:feeds/a.xml", True),
-     ("ftp://example.org/feed.xml", False), ("example.org/feed.xml", False), ("file:", False)],
+    [
+        ("https://example.org/feed.xml", True),
+        ("file:feeds/a.xml", True),
+        ("ftp://example.org/feed.xml", False),
+        ("example.org/feed.xml", False),
+        ("file:", False),
+    ],
 )
 def test_feed_url_validation(url: str, ok: bool) -> None:
     if ok:
@@ -387,19 +420,35 @@ delivery: {from: "T <t@example.org>"}
 
 # -- properties --------------------------------------------------------------------------------
 
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüß ", min_size=1, max_size=30).map(str.strip).filter(bool)
+_words = (
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüß ", min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(bool)
+)
 _entry = st.fixed_dictionaries(
     {
         "title": _words,
         "summary": _words,
         "guid": st.one_of(st.none(), st.uuids().map(str)),
-        "link": st.one_of(st.none(), st.integers(0, 10**6).map(lambda n: f"https://example.org/p/{n}")),
-        "date": st.one_of(st.none(), st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1),
-                                                  timezones=st.just(UTC))),
+        "link": st.one_of(
+            st.none(), st.integers(0, 10**6).map(lambda n: f"https://example.org/p/{n}")
+        ),
+        "date": st.one_of(
+            st.none(),
+            st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC)),
+        ),
     }
 )
-_entries = st.lists(_entry, min_size=1, max_size=12, unique_by=(
-    lambda e: e["title"], lambda e: e["guid"] or e["title"], lambda e: e["link"] or e["title"]))
+_entries = st.lists(
+    _entry,
+    min_size=1,
+    max_size=12,
+    unique_by=(
+        lambda e: e["title"],
+        lambda e: e["guid"] or e["title"],
+        lambda e: e["link"] or e["title"],
+    ),
+)
 
 
 def _rss(entries: list[dict[str, object]]) -> str:
@@ -415,15 +464,21 @@ def _rss(entries: list[dict[str, object]]) -> str:
         if isinstance(entry["date"], datetime):
             parts.append(f"<pubDate>{format_datetime(entry['date'])}</pubDate>")
         parts.append("</item>")
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>P</title>'
-            + "".join(parts) + "</channel></rss>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>P</title>'
+        + "".join(parts)
+        + "</channel></rss>"
+    )
 
 
 def _json_feed(entries: list[dict[str, object]]) -> str:
     items = []
     for index, entry in enumerate(entries):
-        item: dict[str, object] = {"id": entry["guid"] or f"n{index}", "title": entry["title"],
-                                   "content_text": entry["summary"]}
+        item: dict[str, object] = {
+            "id": entry["guid"] or f"n{index}",
+            "title": entry["title"],
+            "content_text": entry["summary"],
+        }
         if entry["link"]:
             item["url"] = entry["link"]
         if isinstance(entry["date"], datetime):
@@ -438,7 +493,9 @@ def shared_server() -> Iterator[LocalServer]:
         yield running
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(entries=_entries, seed=st.integers(0, 2**32 - 1))
 def test_ids_are_stable_under_refetch_and_reordering(
     shared_server: LocalServer, entries: list[dict[str, object]], seed: int
@@ -455,7 +512,9 @@ def test_ids_are_stable_under_refetch_and_reordering(
     assert first == again == reordered
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(entries=_entries, seed=st.integers(0, 2**32 - 1))
 def test_json_feed_ids_are_stable_under_reordering(
     shared_server: LocalServer, entries: list[dict[str, object]], seed: int

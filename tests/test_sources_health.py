@@ -41,7 +41,8 @@ def server() -> Iterator[LocalServer]:
 
 def add_feed(site: Site, url: str, name: str = "netz") -> None:
     site.replace_in_config(
-        "    path: content\n", f"    path: content\n  - kind: feed\n    url: {url}\n    name: {name}\n"
+        "    path: content\n",
+        f"    path: content\n  - kind: feed\n    url: {url}\n    name: {name}\n",
     )
 
 
@@ -53,7 +54,9 @@ def subscribe(site: Site, cli: CliRunner) -> None:
 def sent_texts(site: Site) -> list[str]:
     folder = site.root / "outbox" / "new"
     texts = []
-    for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []:
+    for path in (
+        sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    ):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         texts.append(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     return texts
@@ -95,13 +98,17 @@ def test_sources_check_reports_a_failure_and_exits_1(
     assert result.code == 1
     assert "failed" in result.out and "warning" in result.out
     assert "3 source(s): 1 ok, 1 with warnings, 1 failed" in result.out
-    assert result.err_lines == [f"error: kaputt: {server.url('/kaputt.xml')}: HTTP 500 Internal Server Error"]
+    assert result.err_lines == [
+        f"error: kaputt: {server.url('/kaputt.xml')}: HTTP 500 Internal Server Error"
+    ]
 
 
 # -- a digest of a folder and a feed -----------------------------------------------------------
 
 
-def test_build_combines_folder_and_feed_items(site: Site, cli: CliRunner, server: LocalServer) -> None:
+def test_build_combines_folder_and_feed_items(
+    site: Site, cli: CliRunner, server: LocalServer
+) -> None:
     add_feed(site, server.url("/netz/rss.xml"))
     out = site.root / "out"
     result = cli("-c", site.config, "build", "weekly", "--out", out, "--at", AT_TEXT)
@@ -218,12 +225,16 @@ def test_store_round_trips_source_states(tmp_path: Path) -> None:
 # -- property: a changing feed over consecutive periods ----------------------------------------
 
 _BASE = datetime(2017, 11, 6, tzinfo=UTC)
-_CUTOFFS = [datetime.fromisoformat(f"2017-{day}T07:00:00+01:00")
-            for day in ("11-20", "11-27", "12-04", "12-11", "12-18")]
+_CUTOFFS = [
+    datetime.fromisoformat(f"2017-{day}T07:00:00+01:00")
+    for day in ("11-20", "11-27", "12-04", "12-11", "12-18")
+]
 _pool = st.lists(
-    st.tuples(st.sampled_from(["guid", "link", "none"]),
-              st.one_of(st.none(), st.integers(0, 24 * 45))),
-    min_size=1, max_size=12,
+    st.tuples(
+        st.sampled_from(["guid", "link", "none"]), st.one_of(st.none(), st.integers(0, 24 * 45))
+    ),
+    min_size=1,
+    max_size=12,
 )
 
 
@@ -239,12 +250,17 @@ def _feed_document(pool: list[tuple[str, int | None]], listed: list[int]) -> str
         if hours is not None:
             parts.append(f"<pubDate>{format_datetime(_BASE + timedelta(hours=hours))}</pubDate>")
         parts.append("</item>")
-    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>'
-            + "".join(parts) + "</channel></rss>")
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>'
+        + "".join(parts)
+        + "</channel></rss>"
+    )
 
 
 @pytest.fixture(scope="module")
-def feed_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoadedConfig, LocalServer]]:
+def feed_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LoadedConfig, LocalServer]]:
     root = tmp_path_factory.mktemp("feed-only")
     text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
     with LocalServer() as running:
@@ -260,7 +276,8 @@ def feed_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loaded
 @settings(max_examples=30, deadline=None)
 @given(pool=_pool, weeks=st.data())
 def test_no_item_twice_and_none_skipped_across_periods(
-    feed_only: tuple[LoadedConfig, LocalServer], pool: list[tuple[str, int | None]],
+    feed_only: tuple[LoadedConfig, LocalServer],
+    pool: list[tuple[str, int | None]],
     weeks: st.DataObject,
 ) -> None:
     """Entries appear, vanish, come back and move around between weekly sends (with ETags,
@@ -274,8 +291,12 @@ def test_no_item_twice_and_none_skipped_across_periods(
         for week, cutoff in enumerate(_CUTOFFS):
             listed = weeks.draw(st.lists(st.sampled_from(range(len(pool))), unique=True))
             weeks.draw(st.randoms()).shuffle(listed)
-            server.add("/wandel.xml", _feed_document(pool, listed), content_type=RSS,
-                       etag=f'"{hash(tuple(listed))}"')
+            server.add(
+                "/wandel.xml",
+                _feed_document(pool, listed),
+                content_type=RSS,
+                etag=f'"{hash(tuple(listed))}"',
+            )
             at = cutoff + timedelta(hours=1)
             for index in listed:
                 first_seen.setdefault(index, at)
