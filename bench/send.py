@@ -9,7 +9,8 @@ With ``--workers`` the issue is enqueued (``digest send --enqueue``) and deliver
 ``digest worker --connections C`` processes started beforehand; the rate counts from the
 enqueue to the last outcome, the ceiling uses ``workers x C`` smtp-source sessions, and the
 peak RSS is per worker. ``--database`` names a PostgreSQL server: each run gets a database of
-its own there (created and dropped); default: a SQLite file per run.
+its own there (created and dropped); default: a SQLite file per run. ``--no-synchronous-commit``
+sets ``store.synchronous_commit: false`` (PostgreSQL sender connections).
 
 For each list size it builds the sample site's weekly issue for that many subscribers
 (inserted straight into the store, which is setup, not what is measured), starts
@@ -88,12 +89,14 @@ def make_site(
     connections: int,
     dkim: str | None = None,
     database: str = "sqlite:///digest.db",
+    synchronous_commit: bool = True,
 ) -> Path:
     import yaml
 
     shutil.copytree(REPO / "content", root / "content")
     data = yaml.safe_load((REPO / "config.example.yaml").read_text(encoding="utf-8"))
     data["database"] = database
+    data["store"] = {"synchronous_commit": synchronous_commit}
     data["delivery"]["transport"] = "smtp"
     data["delivery"]["smtp"] = {
         "host": "127.0.0.1",
@@ -362,7 +365,12 @@ def run_workers(config: Path, count: int, workers: int, connections: int) -> dic
 
 
 def bench_workers(
-    count: int, connections: int, workers: int, rounds: int, server: str | None
+    count: int,
+    connections: int,
+    workers: int,
+    rounds: int,
+    server: str | None,
+    synchronous_commit: bool = True,
 ) -> dict[str, Any]:
     port = free_port()
     rates: list[float] = []
@@ -375,7 +383,9 @@ def bench_workers(
             with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
                 root = Path(tmp)
                 with fresh_database(server, root) as url:
-                    config = make_site(root, port, connections, database=url)
+                    config = make_site(
+                        root, port, connections, database=url, synchronous_commit=synchronous_commit
+                    )
                     add_subscribers(config, count)
                     result = run_workers(config, count, workers, connections)
             if result["sent"] != count:
@@ -399,13 +409,22 @@ def bench_workers(
 
 def main_workers(args: argparse.Namespace) -> None:
     kind = "PostgreSQL" if args.database else "SQLite"
+    if args.database and args.no_synchronous_commit:
+        kind = "PG async"
     print(
         f"{'database':>10} {'workers':>7} {'subscribers':>11} {'create s':>8} "
         f"{'digest msg/s':>12} {'ceiling msg/s':>13} {'ratio':>6} {'RSS/worker MB':>13}"
     )
     for size in args.sizes.split(","):
         for workers in (int(n) for n in args.workers.split(",")):
-            row = bench_workers(int(size), args.connections, workers, args.rounds, args.database)
+            row = bench_workers(
+                int(size),
+                args.connections,
+                workers,
+                args.rounds,
+                args.database,
+                synchronous_commit=not args.no_synchronous_commit,
+            )
             print(
                 f"{kind:>10} {row['workers']:>7} {row['subscribers']:>11,} "
                 f"{row['create_s']:>8.1f} {row['rate']:>12,.0f} {row['ceiling']:>13,.0f} "
@@ -427,6 +446,11 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile the sender into this file")
     parser.add_argument("--workers", help="worker process counts, e.g. 1,2,4 (enqueue mode)")
     parser.add_argument("--database", help="a PostgreSQL server URL (with --workers)")
+    parser.add_argument(
+        "--no-synchronous-commit",
+        action="store_true",
+        help="store.synchronous_commit: false (PostgreSQL sender connections)",
+    )
     parser.add_argument("--dkim", default="off,on", help="off, on or both (off,on)")
     parser.add_argument(
         "--algorithm", default="rsa-sha256", choices=["rsa-sha256", "ed25519-sha256"]
