@@ -53,6 +53,7 @@ from digest.transport import (
     ConnectionLost,
     OutcomeUnknown,
     PermanentFailure,
+    SenderRefused,
     TemporaryFailure,
     Transport,
 )
@@ -404,6 +405,10 @@ class IssueDelivery:
             marks.flush()
             self._fenced(self.store.mark_failed_perm(row.id, str(exc), self.worker))
             self._result(FAILED_PERM, error=True)
+            return connection
+        except SenderRefused as exc:  # the sender, not this recipient: nobody is charged
+            self.store.release([row.id], str(exc))
+            self._pause(f"the server refused the sender <{self.sender(row.verp_token)}>: {exc}")
             return connection
         except OutcomeUnknown as exc:
             marks.flush()
