@@ -119,8 +119,17 @@ def _parser() -> argparse.ArgumentParser:
         help="digest to receive (repeatable; default: all)",
     )
     add.set_defaults(handler=cmd_subscribers_add)
-    imp = subs_commands.add_parser("import", help="import a CSV file (email,name,digests)")
+    imp = subs_commands.add_parser(
+        "import",
+        help="import a CSV file (email,name,digests; , ; or tab; exports of Mailchimp, "
+        "CleverReach, Substack, Buttondown)",
+    )
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--map", metavar="FIELD=COLUMN,...", default="",
+        help="columns by name, e.g. 'email=Email Address,name=Vorname' (fields: email, name, "
+        "digests, topics, language, timezone)",
+    )  # fmt: skip
     imp.set_defaults(handler=cmd_subscribers_import)
     exp = subs_commands.add_parser("export", help="export active subscribers as CSV")
     exp.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
@@ -426,13 +435,16 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers_import(args: argparse.Namespace) -> int:
+    from digest.subscriber_csv import decode, parse_map
     from digest.subscribers import import_csv
 
     loaded = _load(args)
+    mapping = parse_map(args.map)
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DigestError(f"{args.file}: cannot read: {exc}") from None
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise DigestError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+    text = decode(data, str(args.file))
     with Store.open(loaded.database_url) as store:
         report = import_csv(
             text,
@@ -441,8 +453,9 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             default_digests=list(loaded.config.digests),
             now=datetime.now(UTC),
             source=str(args.file),
+            mapping=mapping,
         )
-    for problem in report.problems:
+    for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
     return 0
