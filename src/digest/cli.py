@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -225,9 +225,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     (out / "email.eml").write_bytes(raw)
     period = issue.period
-    start = period.start.isoformat(timespec="minutes") if period.start else "…"
+    start = _iso(period.start) if period.start else "…"
     print(
-        f"{args.digest}: {len(issue.items)} item(s) for ({start}, {period.end.isoformat(timespec='minutes')}]"
+        f"{args.digest}: {len(issue.items)} item(s) for ({start}, {_iso(period.end)}]"
         f"{f', {len(issue.left_out)} left for later (max_items)' if issue.left_out else ''}"
         f" -> {out / 'email.html'}, email.txt, email.eml"
     )
@@ -313,6 +313,7 @@ def _send(
     from digest.deliver import raise_for_report
     from digest.ledger import PreparedIssue
     from digest.overview import report_summary
+    from digest.progress import SendProgress
     from digest.send import send_digest
     from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING, SENT
 
@@ -325,6 +326,7 @@ def _send(
             f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
         )
         print(f"subject: {issue.subject}")
+        progress.expect(due)
         if args.yes or not sys.stdin.isatty():
             if not args.yes:
                 print("not a terminal: pass --yes to send", file=sys.stderr)
@@ -333,7 +335,7 @@ def _send(
         answer = input("Send now? [y/N] ").strip().lower()
         return answer in ("y", "yes", "j", "ja")
 
-    progress = _Progress()
+    progress = SendProgress()
     result = send_digest(
         loaded,
         store,
@@ -381,42 +383,6 @@ def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: st
         )
     print(f"test copy of {digest} ({len(issue.items)} item(s)) sent to {address}; nothing marked")
     return 0
-
-
-class _Progress:
-    """A rich progress bar on a terminal; silent otherwise."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.task: Any = None
-
-    def advance(self, status: str) -> None:
-        if not sys.stderr.isatty():
-            return
-        if self.bar is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("sending"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.speed} msg/s"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("send", total=None)
-        self.bar.advance(self.task)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def cmd_subscribers_add(args: argparse.Namespace) -> int:
@@ -496,6 +462,11 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(moment: datetime) -> str:
+    """ISO time to the minute; to the second when it has seconds (a six-field cron)."""
+    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from digest.overview import overview
 
@@ -506,10 +477,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{row.name} ({row.config.title}): schedule {row.config.schedule!r} in {row.timezone.key}"
         )
-        print(
-            f"  next fire: {row.next_fire.isoformat(timespec='minutes')} "
-            f"({row.next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
-        )
+        print(f"  next fire: {_iso(row.next_fire)} ({_iso(row.next_fire.astimezone(UTC))})")
         print(f"  {row.catch_up}")
         print(f"  subscribers: {row.active} active; unsent items: {row.unsent_items}")
         latest = row.latest
@@ -535,17 +503,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import logging
-
+    from digest.logs import setup_logging
     from digest.scheduler import run
 
     loaded = _load(args)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    setup_logging(loaded.config.site.tz, debug=args.debug)
     return run(loaded, interval=max(args.interval, 0.5))
 
 
@@ -579,7 +541,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     templates = files("digest") / "templates"
     plan: list[tuple[Path, bytes]] = [
         (target / "config.yaml", (scaffold / "config.yaml").read_bytes()),
-        (target / "content" / "welcome.md", (scaffold / "welcome.md").read_bytes()),
+        (target / "content" / "welcome.md", _dated_now((scaffold / "welcome.md").read_bytes())),
     ]
     for entry in templates.iterdir():
         if entry.is_file() and entry.name.endswith((".mjml", ".txt")):
@@ -595,6 +557,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"next: edit {target / 'config.yaml'}, then run: digest -c {target / 'config.yaml'} check"
     )
     return 0
+
+
+def _dated_now(item: bytes) -> bytes:
+    """The sample item dated at init time, so the first preview and build show it."""
+    import re
+
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").encode()
+    return re.sub(rb"(?m)^date: .*$", b"date: " + stamp, item, count=1)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
