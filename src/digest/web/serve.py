@@ -6,6 +6,7 @@ import getpass
 import ipaddress
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from digest.errors import DigestError
 from digest.web.security import hash_password
@@ -30,6 +31,11 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
             "send actions are locked (see 'digest hash-password')",
             file=sys.stderr,
         )
+    mismatch = public_url_mismatch(
+        loaded.config.site.public_url, loaded.config.site.base_url, host, port
+    )
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
     print(f"digest: serving {config_path} on http://{shown}:{port}/ (Ctrl-C to stop)")
     uvicorn.run(
@@ -42,6 +48,32 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
         timeout_graceful_shutdown=3,
     )
     return 0
+
+
+def public_url_mismatch(public_url: str | None, base_url: str, host: str, port: int) -> str | None:
+    """One line when the links in mails (``site.public_url``, else ``base_url``) do not name
+    the address this server answers on, else None. Loopback names count as one; a server on
+    all interfaces (0.0.0.0, ::) answers any host name on its port."""
+    shown = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    if public_url is None:
+        return (
+            f"site.public_url is not set: links in mails go to base_url {base_url}, not to this "
+            f"server ({shown}); set site.public_url to where subscribers reach it"
+        )
+    parts = urlsplit(public_url)
+    link_port = parts.port or (443 if parts.scheme == "https" else 80)
+    link_host = parts.hostname or ""
+    same_host = (
+        host in ("0.0.0.0", "::")
+        or link_host == host.lower()
+        or (_is_loopback(link_host) and _is_loopback(host))
+    )
+    if parts.scheme == "http" and same_host and link_port == port:
+        return None
+    return (
+        f"links in mails go to site.public_url {public_url}, but this server answers on {shown} "
+        "(fine behind a proxy that forwards that address here)"
+    )
 
 
 def _is_loopback(host: str) -> bool:
