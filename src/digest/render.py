@@ -62,6 +62,7 @@ class ItemView:
     text: str
     image: Image | None
     tags: tuple[str, ...]
+    dated: bool = True  # False: the source gave no date; templates show none
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ def _view(item: Item) -> ItemView:
         text=html_to_text(item.body_html),
         image=item.image,
         tags=item.tags,
+        dated=item.dated,
     )
 
 

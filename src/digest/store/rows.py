@@ -102,6 +102,7 @@ def item_to_json(item: Item) -> dict[str, Any]:
         },
         "tags": list(item.tags),
         "draft": item.draft,
+        "dated": item.dated,
     }
 
 
@@ -119,6 +120,7 @@ def item_from_json(data: dict[str, Any]) -> Item:
         image=None if image is None else Image(**image),
         tags=tuple(data.get("tags", ())),
         draft=bool(data.get("draft", False)),
+        dated=bool(data.get("dated", True)),
     )
 
 
