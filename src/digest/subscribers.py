@@ -16,10 +16,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import single_line
-from digest.store import SUBSCRIBER_ACTIVE, Store, Subscriber
+from digest.store import Store, Subscriber
 from digest.subscriber_csv import read_rows, split_list
 
 CSV_FIELDS = ("email", "name", "digests")
+EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
 
 
@@ -120,8 +121,15 @@ def import_csv(
         text, report, known_digests=known_digests, default_digests=default_digests,
         source=source, mapping=mapping,
     )  # fmt: skip
+    suppressed = store.suppressed_among([row.email for row in rows])
+    for row in rows:  # bounced or complained here: a re-import never mails them again
+        if row.email in suppressed:
+            report.problems.append(
+                f"{source}:{row.line}: {row.email} is {suppressed[row.email]}: kept suppressed "
+                "(skipped)"
+            )
     report.added, report.updated = store.add_subscribers(
-        [(row.email, row.name, row.digests) for row in rows], now
+        [(row.email, row.name, row.digests) for row in rows if row.email not in suppressed], now
     )
     return report
 
@@ -209,10 +217,13 @@ class _ValueChecks:
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:
+    """Every subscriber with their status: the suppressed ones too, so a list moved to another
+    tool keeps not mailing them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == SUBSCRIBER_ACTIVE:
-            writer.writerow([subscriber.email, subscriber.name, ";".join(subscriber.digests)])
+        writer.writerow(
+            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        )
     return out.getvalue()
