@@ -91,17 +91,17 @@ def test_init_scaffolds_public_url_and_serve_warns_only_when_it_does_not_match(
     site = tmp_path / "site"
     assert cli("init", site).code == 0
     config = site / "config.yaml"
-    assert load_config(config, environ={}).config.site.public_url == "http://127.0.0.1:8000"
+    scaffolded = "https://newsletter.example.org"
+    assert load_config(config, environ={}).config.site.public_url == scaffolded
     port = _free_port()
-    text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"), "utf-8")
-    quiet = _serve_stderr(config, port)
-    assert "public_url" not in quiet, quiet
-
-    config.write_text(text.replace("http://127.0.0.1:8000", "https://news.example.org"), "utf-8")
     warned = [line for line in _serve_stderr(config, port).splitlines() if "public_url" in line]
     assert warned == [
-        "warning: links in mails go to site.public_url https://news.example.org, but this "
-        f"server answers on http://127.0.0.1:{port}/ (fine behind a proxy that forwards that "
+        f"warning: links in mails go to site.public_url {scaffolded}, but this server "
+        f"answers on http://127.0.0.1:{port}/ (fine behind a proxy that forwards that "
         "address here)"
     ]
+
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(scaffolded, f"http://127.0.0.1:{port}"), encoding="utf-8")
+    quiet = _serve_stderr(config, port)
+    assert "public_url" not in quiet, quiet

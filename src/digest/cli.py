@@ -324,7 +324,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"dry run: {digest}: {len(issue.items)} item(s), {recipients} recipient(s)")
         print(f"subject: {issue.rendered.subject}")
         for item in issue.items:
-            print(f"  {item.published_at.date().isoformat()}  {item.title}")
+            day = item.published_at.date().isoformat() if item.dated else "(undated)"
+            print(f"  {day:<10}  {item.title}")
         return 0
 
     with Store.open(loaded.database_url) as store:
