@@ -22,12 +22,11 @@ class ZonedFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created, self.timezone).isoformat(timespec="seconds")
 
 
-def setup_logging(timezone: tzinfo, *, debug: bool = False) -> logging.Handler:
-    """One stderr handler on the root logger; APScheduler's chatter only from warnings up."""
+def setup_logging(timezone: tzinfo, *, debug: bool = False) -> None:
+    """A stderr handler on the root logger, as ``logging.basicConfig`` installs one (so not
+    when the root logger has handlers already, e.g. under a test runner); APScheduler's
+    chatter only from warnings up."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ZonedFormatter(timezone))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return handler
