@@ -42,7 +42,7 @@ def add_page(site: Site, url: str) -> None:
         f"  - kind: page\n    url: {url}\n    name: aktuelles\n    item: div.news-teaser\n"
         "    title: h3\n    teaser: p.teaser\n    link: a.mehr\n"
         "    date:\n      pattern: '(?i)\\bam (?P<day>\\d{1,2})\\. (?P<month>\\w+)'\n"
-        "      year_from: h2.halbjahr\n",
+        "      year_from: h2.halbjahr\n    allow_private: [127.0.0.1]\n",
     )
 
 
@@ -96,6 +96,8 @@ def test_a_page_added_later_mails_only_what_appears_after_its_first_fetch(
     assert second.code == 0, second.err
     # the page's first fetch: its teasers (dated 2017, or undated) are its archive, not news
     assert "nothing new" in second.out and len(sent_texts(site)) == 1
+    status = cli("-c", site.config, "status").out
+    assert "source aktuelles: ok, 8 item(s)" in status, status  # it was read: 8 teasers
 
     # a week later the page shows two new teasers, one with a date in its text, one without
     server.add(

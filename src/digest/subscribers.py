@@ -3,25 +3,31 @@ export (email,name,digests)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.headers import single_line
+from digest.headers import NAME_MAX, single_line
 from digest.store import Store, Subscriber
 from digest.subscriber_csv import read_rows, split_list
 
 CSV_FIELDS = ("email", "name", "digests")
 EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AddressError(DigestError):
@@ -71,6 +77,25 @@ class AddressNormaliser:
         return address
 
 
+def clean_name(value: str) -> tuple[str, str | None]:
+    """A subscriber's name as it is stored: one line, RFC 2047 encoded-words (as other tools
+    export them) decoded, at most :data:`NAME_MAX` characters. Returns the name and, if it was
+    cut, a note saying so."""
+    name = single_line(value)
+    if _ENCODED_WORD.search(name):
+        # not decodable: kept as written (messages encode it as text)
+        with contextlib.suppress(HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+            name = single_line(str(make_header(decode_header(name))))
+    if len(name) <= NAME_MAX:
+        return name, None
+    return name[:NAME_MAX].rstrip(), f"name of {len(name)} characters cut to {NAME_MAX}"
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading '."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
 def parse_digests(value: str, known: Iterable[str]) -> list[str]:
     known = set(known)
     names = [part.strip() for part in _DIGEST_SEPARATORS.split(value or "") if part.strip()]
@@ -87,7 +112,9 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     problems: list[str] = field(default_factory=list)  # rows skipped, by line
-    notes: list[str] = field(default_factory=list)  # values left out of imported rows
+    notes: list[str] = field(
+        default_factory=list
+    )  # rows imported with a change (a value left out, a name cut)
 
 
 @dataclass(frozen=True)
@@ -170,11 +197,14 @@ def read_import(
             report.problems.append(f"{where}: {email} duplicates line {seen[email]} (skipped)")
             continue
         seen[email] = raw.line
+        name, cut = clean_name(cells.get("name", ""))
+        if cut:
+            report.notes.append(f"{where}: {email}: {cut}")
         language = checks.language(cells.get("language", ""), where, report)
         timezone = checks.timezone(cells.get("timezone", ""), where, report)
         valid.append(
             ImportRow(
-                raw.line, email, single_line(cells.get("name", "")), digests,
+                raw.line, email, name, digests,
                 split_list(cells.get("topics", "")), language, timezone,
             )
         )  # fmt: skip
@@ -223,7 +253,6 @@ def export_csv(subscribers: Sequence[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        writer.writerow(
-            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
-        )
+        row = [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
