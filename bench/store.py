@@ -9,7 +9,8 @@ PostgreSQL server the URL names and dropped afterwards):
 
 1. import: ``import_csv`` of a CSV with that many rows, as ``digest subscribers import`` runs
    it (address validation included), into an empty list, then again (every row known:
-   the update path);
+   the update path), then a Mailchimp-shaped semicolon export of the same addresses (column
+   mapping, name joining, tags and time zones read; every row known);
 2. issue creation: ``create_issue`` with one pending delivery per subscriber, the one
    transaction ``digest send`` starts with.
 
@@ -61,15 +62,28 @@ def csv_text(count: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+def mailchimp_text(count: int) -> str:
+    """A Mailchimp-shaped export, semicolon-separated as German Excel saves it, with a BOM."""
+    rows = ["\ufeffEmail Address;First Name;Last Name;OPTIN_TIME;TIMEZONE;TAGS"]
+    rows += [
+        f'user{n:07d}@example.net;User;{n};2017-03-01 09:12:44;Europe/Berlin;"""A"",""B"""'
+        for n in range(count)
+    ]
+    return "\r\n".join(rows) + "\r\n"
+
+
 def bench(url: str, count: int) -> dict[str, float]:
     from digest.store import Store
     from digest.subscribers import import_csv
 
     store = Store.open(url)
-    text = csv_text(count)
     result: dict[str, float] = {}
     try:
-        for label in ("import new", "import again"):
+        for label, text in (
+            ("import new", csv_text(count)),
+            ("import again", csv_text(count)),
+            ("import Mailchimp;", mailchimp_text(count)),
+        ):
             started = time.perf_counter()
             report = import_csv(
                 text, store, known_digests=["weekly"], default_digests=["weekly"], now=NOW

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -48,8 +49,14 @@ def test_init_then_check_passes(tmp_path: Path, cli: CliRunner) -> None:
     assert result.err == ""
     assert result.out.splitlines()[-1] == "0 Fehler, 0 Warnungen"  # de_DE is the default
 
-    # the welcome item is dated Monday 5 January 2026: the issue of Monday 12 January has it
-    result = cli("-c", target / "config.yaml", "check", "--at", "2026-01-12T08:00:00+01:00")
+    # the welcome item is dated when init ran, so the issue that goes out next has it
+    front = (target / "content" / "welcome.md").read_text(encoding="utf-8")
+    dated = re.search(r"(?m)^date: (.+)$", front)
+    assert dated is not None
+    moment = datetime.fromisoformat(dated.group(1))
+    assert abs(moment - datetime.now(UTC)) < timedelta(minutes=5)
+    week_later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    result = cli("-c", target / "config.yaml", "check", "--at", week_later)
     assert result.code == 0, result.err
     assert "weekly: 1 Beitrag in der nächsten Ausgabe" in result.out
 
@@ -85,7 +92,8 @@ def test_init_scaffolds_the_site_in_its_language(
     config = (target / "config.yaml").read_text(encoding="utf-8")
     assert f"locale: {locale}" in config
     out = tmp_path / "out"
-    at = "2026-01-12T08:00:00+01:00"
+    # the welcome item is dated when init ran: the period ending at the first fire a week on has it
+    at = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     result = cli("-c", target / "config.yaml", "build", "weekly", "--out", out, "--at", at)
     assert result.code == 0, result.err
     assert f"subject: {words['subject']}" in result.out.splitlines()

@@ -10,6 +10,7 @@ travel, no test hooks in the product; the periods are three real seconds long.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,6 +167,9 @@ def test_two_periods_then_sigterm_mid_send_and_restart(site: Site) -> None:
         assert "Traceback" not in log
         assert "stopped; the ledger is consistent" in log
         assert log.count("created:") == 2 and log.count(" done: ") == 2, log
+        # every log line starts with its time in the site's zone, offset included (#10)
+        stamped = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d (INFO|WARNING|ERROR) ")
+        assert all(stamped.match(line) for line in log.splitlines() if " done: " in line), log
         assert server.per_recipient() == {email: 2 for email in first_three}
         for email in first_three:
             first, second_issue = [m for m in server.received if email in m.rcpt_tos]

@@ -9,9 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.store import Store
-from digest.subscribers import AddressError, ImportReport, export_csv, import_csv, normalise_address
+from digest.subscriber_csv import CsvFormatError, decode, parse_map, sniff_delimiter
+from digest.subscribers import (
+    AddressError,
+    AddressNormaliser,
+    ImportReport,
+    export_csv,
+    import_csv,
+    normalise_address,
+    read_import,
+)
 from tests.conftest import CliRunner, Site
 
 pytestmark = pytest.mark.both_databases
@@ -71,7 +82,7 @@ def test_bad_and_duplicate_rows_are_reported_by_line_and_skipped(store: Store) -
 
 
 def test_missing_header_is_an_error(store: Store) -> None:
-    with pytest.raises(AddressError, match=r"subs\.csv:1: header"):
+    with pytest.raises(CsvFormatError, match=r"subs\.csv:1: no email column"):
         run_import(store, "a@example.org,Anna,weekly\n")
 
 
@@ -143,6 +154,163 @@ def test_cli_import_export(site: Site, cli: CliRunner, tmp_path: Path) -> None:
     missing = cli("-c", site.config, "subscribers", "remove", "nobody@example.org")
     assert missing.code == 1
     assert missing.err_lines == ["digest: error: nobody@example.org: no such subscriber"]
+
+
+# -- the files people have: delimiters, encodings, other tools' exports (observation 9 of #10)
+
+IMPORTS = Path(__file__).parent / "fixtures" / "imports"
+
+
+def import_fixture(store: Store, name: str, mapping: dict[str, str] | None = None) -> ImportReport:
+    text = decode((IMPORTS / name).read_bytes(), name)
+    return import_csv(
+        text, store, known_digests=DIGESTS, default_digests=DIGESTS, now=NOW, source=name,
+        mapping=mapping,
+    )  # fmt: skip
+
+
+def names(store: Store) -> dict[str, str]:
+    return {s.email: s.name for s in store.list_subscribers()}
+
+
+def test_mailchimp_export_maps_its_columns_and_skips_unsubscribed(store: Store) -> None:
+    report = import_fixture(store, "mailchimp_subscribed.csv")
+    assert (report.added, report.problems, report.notes) == (2, [], [])
+    assert names(store) == {"anna.becker@example.org": "Anna Becker", "bernd@example.org": "Bernd"}
+    gone = import_fixture(store, "mailchimp_unsubscribed.csv")
+    assert gone.added == 0
+    assert gone.problems == [
+        "mailchimp_unsubscribed.csv:2: gone@example.org marked as no longer subscribed in the "
+        "export (2017-06-01 12:00:00) (skipped)"
+    ]
+
+
+def test_mailchimp_tags_and_timezone_are_read() -> None:
+    report = ImportReport()
+    text = decode((IMPORTS / "mailchimp_subscribed.csv").read_bytes(), "m.csv")
+    rows = read_import(text, report, known_digests=DIGESTS, default_digests=DIGESTS, source="m.csv")
+    assert rows[0].topics == ("Familie", "Schule") and rows[0].timezone == "Europe/Berlin"
+    assert rows[1].topics == () and rows[1].timezone is None
+
+
+def test_cleverreach_semicolons_quotes_bom_crlf_and_deactivated(store: Store) -> None:
+    report = import_fixture(store, "cleverreach.csv")
+    assert report.added == 1
+    assert names(store) == {"carla@example.org": "Carla Schmitz"}
+    assert report.problems == [
+        "cleverreach.csv:3: dora@example.org marked as no longer subscribed in the export "
+        "(1500000000) (skipped)"
+    ]
+
+
+def test_substack_export_skips_disabled_addresses(store: Store) -> None:
+    report = import_fixture(store, "substack.csv")
+    assert report.added == 2
+    assert sorted(names(store)) == ["eva@example.org", "fritz@example.org"]
+    assert report.problems == [
+        "substack.csv:4: nomail@example.org marked as no longer subscribed in the export "
+        "(true) (skipped)"
+    ]
+
+
+def test_buttondown_export_imports_only_receiving_types(store: Store) -> None:
+    report = import_fixture(store, "buttondown.csv")
+    assert report.added == 1 and sorted(names(store)) == ["greta@example.org"]
+    assert report.problems == [
+        "buttondown.csv:3: hans@example.org subscriber type 'unsubscribed' does not receive "
+        "mail (skipped)",
+        "buttondown.csv:4: ida@example.org subscriber type 'unactivated' does not receive "
+        "mail (skipped)",
+    ]
+
+
+def test_german_excel_semicolons_windows_1252_language_and_zone(store: Store) -> None:
+    report = import_fixture(store, "excel_de.csv")
+    assert report.added == 2 and report.problems == []
+    assert names(store) == {
+        "juergen@example.org": "Jürgen Müller",
+        "karl@example.org": "Karl Krämer",
+    }
+    assert report.notes == ["excel_de.csv:3: time zone 'Mars/Olympus' unknown (left out)"]
+
+
+def test_tab_separated(store: Store) -> None:
+    report = import_fixture(store, "tabs.tsv")
+    assert report.added == 1 and names(store) == {"lena@example.org": "Lena"}
+
+
+def test_map_names_the_columns(store: Store) -> None:
+    text = "Adresse;Wer;Liste\nm@example.org;Mia;monthly\n"
+    report = import_csv(
+        text, store, known_digests=DIGESTS, default_digests=DIGESTS, now=NOW, source="x.csv",
+        mapping=parse_map("email=Adresse, name=Wer,digests=Liste"),
+    )  # fmt: skip
+    assert report.added == 1
+    (subscriber,) = store.list_subscribers()
+    assert (subscriber.email, subscriber.name, subscriber.digests) == (
+        "m@example.org",
+        "Mia",
+        ("monthly",),
+    )
+    with pytest.raises(CsvFormatError, match=r"^x\.csv:1: --map email=Mail: no such column"):
+        import_csv(
+            text, store, known_digests=DIGESTS, default_digests=DIGESTS, now=NOW,
+            source="x.csv", mapping={"email": "Mail"},
+        )  # fmt: skip
+    with pytest.raises(CsvFormatError, match="unknown field 'phone'"):
+        parse_map("phone=Telefon")
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [("email,name", ","), ("email;name", ";"), ("email\tname", "\t"), ("email", ","),
+     ('"Name, Vorname";"E-Mail"', ";")],
+)  # fmt: skip
+def test_delimiter_sniffed_from_the_header(header: str, delimiter: str) -> None:
+    assert sniff_delimiter(header) == delimiter
+
+
+def test_utf16_with_bom_is_read() -> None:
+    assert decode("email\tname\n".encode("utf-16"), "x") == "email\tname\n"
+
+
+def test_cli_import_mailchimp_and_map(site: Site, cli: CliRunner, tmp_path: Path) -> None:
+    result = cli("-c", site.config, "subscribers", "import", IMPORTS / "mailchimp_subscribed.csv")
+    assert result.code == 0 and "2 added, 0 updated, 0 skipped" in result.out
+    path = site.write("own.csv", "Adresse;Wer\nx@example.org;Xaver\n")
+    mapped = cli(
+        "-c", site.config, "subscribers", "import", path, "--map", "email=Adresse,name=Wer"
+    )
+    assert mapped.code == 0 and "1 added" in mapped.out
+    bad = cli("-c", site.config, "subscribers", "import", path, "--map", "email=Mail")
+    assert bad.code == 1
+    assert bad.err_lines == [
+        f"digest: error: {path}:1: --map email=Mail: no such column (columns: Adresse, Wer)"
+    ]
+
+
+_ADDRESS_CHARS = "aZ09.-_+@!#'\"()[],;: \\\r\tü\u00e9xn"
+
+
+@given(
+    primer=st.sampled_from(["p@example.org", "p@Bücher.example", "p@xn--bcher-kva.example"]),
+    local=st.text(alphabet=_ADDRESS_CHARS, max_size=70),
+    domain=st.sampled_from(["example.org", "EXAMPLE.org", "bücher.example", "xn--bcher-kva.example",
+                            "example..org", "-x.example", "example.org.", "localhost"]),
+)  # fmt: skip
+def test_the_fast_path_agrees_with_the_full_check(primer: str, local: str, domain: str) -> None:
+    fast = AddressNormaliser()
+    fast(primer)  # the domain is known now
+    value = f"{local}@{domain}"
+    try:
+        expected: str | None = normalise_address(value)
+    except AddressError:
+        expected = None
+    try:
+        got: str | None = fast(value)
+    except AddressError:
+        got = None
+    assert got == expected
 
 
 def test_names_are_capped_and_encoded_words_decoded_on_import(store: Store) -> None:

@@ -151,7 +151,12 @@ def test_subscribe_confirm_by_mail_link_makes_subscriber_active(
     page.goto(f"{server.url}/subscribe")
     page.get_by_label("E-Mail-Adresse").fill(address)
     page.get_by_label("Name (freiwillig)").fill("Bea Browser")
-    page.get_by_label("Monatsrückblick").uncheck()
+    # Nothing is ticked for the subscriber; without a digest the form says so.
+    expect(page.get_by_label("Wochenüberblick")).not_to_be_checked()
+    expect(page.get_by_label("Monatsrückblick")).not_to_be_checked()
+    page.get_by_role("button", name="Abonnieren").click()
+    expect(page.locator("#digests-error")).to_be_visible()
+    page.get_by_label("Wochenüberblick").check()
     page.keyboard.press("Tab")
     page.get_by_role("button", name="Abonnieren").click()
     expect(page.get_by_role("heading", name="Bitte prüfen Sie Ihr Postfach")).to_be_visible()
@@ -266,6 +271,23 @@ def test_unsubscribe_from_the_link_in_a_received_digest(browser: Any, server: Se
     links = re.findall(r'href="([^"]+/unsubscribe/[^"]+)"', html_part.get_content())
     assert links and links[0].startswith(server.url)
     assert f"<{links[0]}>" in str(digest_mail["List-Unsubscribe"])
+    # Every link of the list's own pages goes where `digest serve` answers (site.public_url),
+    # none to the site's base_url (the town's CMS, which knows no /unsubscribe).
+    base_url = server.state.loaded.config.site.base_url
+    own = re.findall(
+        r'href="([^"]+/(?:unsubscribe|preferences|archive|confirm)/[^"]*)"', html_part.get_content()
+    )
+    assert {"unsubscribe", "preferences", "archive"} <= {link.split("/")[3] for link in own}
+    assert all(link.startswith(server.url + "/") for link in own), own
+    assert not any(link.startswith(base_url) for link in own)
+    text_part = digest_mail.get_body(("plain",))
+    assert text_part is not None and f"{server.url}/unsubscribe/" in text_part.get_content()
+    view_link = next(link for link in own if "/archive/weekly/" in link)
+    page.goto(view_link)  # "view in browser" opens the issue on this server
+    expect(page.get_by_role("heading", name=SAMPLE_WEEK_TITLES[0])).to_be_visible()
+    preferences_link = next(link for link in own if "/preferences/" in link)
+    response = page.goto(preferences_link)
+    assert response is not None and response.status == 200
 
     page.goto(links[0])
     expect(page.get_by_role("heading", name="Abmelden")).to_be_visible()
@@ -302,6 +324,8 @@ def test_subscribe_form_works_by_keyboard_alone(browser: Any, server: Server) ->
     assert "website" not in focused and focused[-1] == "Abonnieren"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"  # the focus is visible
+    page.focus("#digest-weekly")
+    page.keyboard.press("Space")  # ticking a digest is the subscriber's own act
     page.focus("#email")
     page.keyboard.type("keys@example.net")
     page.keyboard.press("Enter")

@@ -131,8 +131,17 @@ def _parser() -> argparse.ArgumentParser:
         help="digest to receive (repeatable; default: all)",
     )
     add.set_defaults(handler=cmd_subscribers_add)
-    imp = subs_commands.add_parser("import", help="import a CSV file (email,name,digests)")
+    imp = subs_commands.add_parser(
+        "import",
+        help="import a CSV file (email,name,digests; , ; or tab; exports of Mailchimp, "
+        "CleverReach, Substack, Buttondown)",
+    )
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--map", metavar="FIELD=COLUMN,...", default="",
+        help="columns by name, e.g. 'email=Email Address,name=Vorname' (fields: email, name, "
+        "digests, topics, language, timezone)",
+    )  # fmt: skip
     imp.set_defaults(handler=cmd_subscribers_import)
     exp = subs_commands.add_parser(
         "export", help="export subscribers as CSV (email,name,digests,status)"
@@ -245,9 +254,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     (out / "email.eml").write_bytes(raw)
     period = issue.period
-    start = period.start.isoformat(timespec="minutes") if period.start else "…"
+    start = _iso(period.start) if period.start else "…"
     print(
-        f"{args.digest}: {len(issue.items)} item(s) for ({start}, {period.end.isoformat(timespec='minutes')}]"
+        f"{args.digest}: {len(issue.items)} item(s) for ({start}, {_iso(period.end)}]"
         f"{f', {len(issue.left_out)} left for later (max_items)' if issue.left_out else ''}"
         f" -> {out / 'email.html'}, email.txt, email.eml"
     )
@@ -358,7 +367,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"dry run: {digest}: {len(issue.items)} item(s), {recipients} recipient(s)")
         print(f"subject: {issue.rendered.subject}")
         for item in issue.items:
-            print(f"  {item.published_at.date().isoformat()}  {item.title}")
+            day = item.published_at.date().isoformat() if item.dated else "(undated)"
+            print(f"  {day:<10}  {item.title}")
         return 0
 
     with Store.open(loaded.database_url) as store:
@@ -371,6 +381,7 @@ def _send(
     from digest.deliver import raise_for_report
     from digest.ledger import PreparedIssue
     from digest.overview import report_summary
+    from digest.progress import SendProgress
     from digest.send import send_digest
     from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING, SENT
 
@@ -383,6 +394,7 @@ def _send(
             f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
         )
         print(f"subject: {issue.subject}")
+        progress.expect(due)
         if args.yes or not sys.stdin.isatty():
             if not args.yes:
                 print("not a terminal: pass --yes to send", file=sys.stderr)
@@ -391,9 +403,9 @@ def _send(
         answer = input("Send now? [y/N] ").strip().lower()
         return answer in ("y", "yes", "j", "ja")
 
+    progress = SendProgress()
     if args.enqueue:
         return _enqueue(loaded, store, digest, at, confirm)
-    progress = _Progress()
     result = send_digest(
         loaded,
         store,
@@ -443,42 +455,6 @@ def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: st
     return 0
 
 
-class _Progress:
-    """A rich progress bar on a terminal; silent otherwise."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.task: Any = None
-
-    def advance(self, status: str) -> None:
-        if not sys.stderr.isatty():
-            return
-        if self.bar is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("sending"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.speed} msg/s"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("send", total=None)
-        self.bar.advance(self.task)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def cmd_subscribers_add(args: argparse.Namespace) -> int:
     from digest.headers import single_line
     from digest.subscribers import normalise_address, parse_digests
@@ -495,13 +471,16 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers_import(args: argparse.Namespace) -> int:
+    from digest.subscriber_csv import decode, parse_map
     from digest.subscribers import import_csv
 
     loaded = _load(args)
+    mapping = parse_map(args.map)
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DigestError(f"{args.file}: cannot read: {exc}") from None
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise DigestError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+    text = decode(data, str(args.file))
     with Store.open(loaded.database_url) as store:
         report = import_csv(
             text,
@@ -510,6 +489,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             default_digests=list(loaded.config.digests),
             now=datetime.now(UTC),
             source=str(args.file),
+            mapping=mapping,
         )
     for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
@@ -552,6 +532,11 @@ def cmd_subscribers_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(moment: datetime) -> str:
+    """ISO time to the minute; to the second when it has seconds (a six-field cron)."""
+    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from digest.overview import overview
 
@@ -562,10 +547,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{row.name} ({row.config.title}): schedule {row.config.schedule!r} in {row.timezone.key}"
         )
-        print(
-            f"  next fire: {row.next_fire.isoformat(timespec='minutes')} "
-            f"({row.next_fire.astimezone(UTC).isoformat(timespec='minutes')})"
-        )
+        print(f"  next fire: {_iso(row.next_fire)} ({_iso(row.next_fire.astimezone(UTC))})")
         print(f"  {row.catch_up}")
         print(f"  subscribers: {row.active} active; unsent items: {row.unsent_items}")
         latest = row.latest
@@ -629,7 +611,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from digest.worker import run_worker
 
     loaded = _load(args)
-    _log_to_stderr(args)
+    _log_to_stderr(args, loaded)
     log = logging.getLogger("digest.worker")
     worker_id = new_worker_id()
     store = open_store(loaded, application_name=worker_id)
@@ -665,24 +647,18 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _log_to_stderr(args: argparse.Namespace) -> None:
-    import logging
+def _log_to_stderr(args: argparse.Namespace, loaded: LoadedConfig) -> None:
+    """Log lines on stderr, their times in the site's zone with the offset (digest.logs)."""
+    from digest.logs import setup_logging
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(loaded.config.site.tz, debug=args.debug)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import logging
-
     from digest.scheduler import run
 
     loaded = _load(args)
-    _log_to_stderr(args)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    _log_to_stderr(args, loaded)
     return run(
         loaded,
         interval=max(args.interval, 0.5),
@@ -722,7 +698,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         translator = translator_for(args.locale)
     except UnknownLanguage as exc:
         raise DigestError(f"--locale {args.locale}: {exc}") from None
-    plan = [(target / relative, data) for relative, data in scaffold_files(args.locale, translator)]
+    plan = [
+        (target / relative, data)
+        for relative, data in scaffold_files(args.locale, translator, datetime.now(UTC))
+    ]
     existing = [path for path, _ in plan if path.exists()]
     if existing:
         raise DigestError(f"{existing[0]}: already exists; 'digest init' never overwrites files")

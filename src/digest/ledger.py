@@ -7,7 +7,9 @@ D started (published before its baseline and first seen no later than its start)
 - an item goes into exactly one issue of a digest (a database constraint, too);
 - a back-dated item that shows up later is sent in the next issue, not skipped;
 - a future-dated item waits for its date; an overflow beyond ``max_items`` waits for the next;
-- the first issue takes one period (or ``backfill_days``), not the whole archive.
+- the first issue takes one period (or ``backfill_days``), not the whole archive;
+- what a source held on its first fetch is its archive too (:mod:`digest.firstfetch`): never
+  an undated teaser, and from a source added later nothing older than the backfill.
 
 Two times, by role: ``as_of`` (the ``--at`` of the CLI, the scheduler's fire time) is the
 moment an issue is *for*: it chooses the period, the cutoff and the selection. ``now`` is the
@@ -18,7 +20,7 @@ no later than the start" keeps meaning "was there when the digest started".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -27,6 +29,7 @@ from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
+from digest.firstfetch import is_first_fetch_archive, source_starts
 from digest.message import make_message_id, sender_domain
 from digest.models import Collection, Item, Problem, RenderedIssue
 from digest.render import Renderer
@@ -71,14 +74,22 @@ def choose(
     started_at: datetime,
     baseline: datetime,
     max_items: int,
+    source_starts: Mapping[str, datetime] | None = None,
+    backfill: timedelta = timedelta(days=7),
 ) -> tuple[list[StoredItem], list[StoredItem]]:
-    """Pure selection (see module docstring); newest first, at most ``max_items``."""
+    """Pure selection (see module docstring); newest first, at most ``max_items``. With
+    ``source_starts``, what a source held on its first fetch is its archive
+    (:mod:`digest.firstfetch`)."""
+    starts = source_starts or {}
     eligible = [
         stored
         for stored in candidates
         if not stored.item.draft
         and stored.item.published_at <= cutoff
         and (stored.item.published_at > baseline or stored.first_seen_at > started_at)
+        and not is_first_fetch_archive(
+            stored, starts=starts, digest_started_at=started_at, backfill=backfill
+        )
     ]
     by_item = {stored.item.uid: stored for stored in eligible}
     ordered = [by_item[item.uid] for item in newest_first(stored.item for stored in eligible)]
@@ -117,9 +128,18 @@ def select(
         started_at=state[0],
         baseline=state[1],
         max_items=digest.max_items,
+        source_starts=source_starts(store.sources_first_seen(), pool),
+        backfill=_backfill(digest.backfill_days, period),
     )
     issue_start = previous.period_end if previous else state[1]
     return Selection(Period(issue_start, period.end), chosen, left_out, start)
+
+
+def _backfill(days: float | None, period: Period) -> timedelta:
+    """How far back the first issue (of a digest, or of a new source in it) reaches."""
+    if days is not None:
+        return timedelta(days=days)
+    return period.end - period.start if period.start else timedelta(days=7)
 
 
 def preview(

@@ -42,6 +42,9 @@ class Item:
     image: Image | None = None
     tags: tuple[str, ...] = ()
     draft: bool = False
+    # False: the source gave no date; ``published_at`` is then when it was first seen, which
+    # orders it but is never shown as its date.
+    dated: bool = True
 
     @property
     def uid(self) -> str:

@@ -81,6 +81,7 @@ class ItemView:
     tags: tuple[str, ...]
     heading_level: int  # h2 under the digest's h1, h3 under a group heading
     body_html: str  # cleaned of non-text characters, not yet fitted nor defused
+    dated: bool = True  # False: the source gave no date; templates show none
 
     @cached_property
     def _body(self) -> tuple[str, bool]:
@@ -418,6 +419,7 @@ def _view(item: Item, heading_level: int) -> ItemView:
         tags=tuple(safe(tag) for tag in item.tags),
         heading_level=heading_level,
         body_html=clean_text(item.body_html),
+        dated=item.dated,
     )
 
 

@@ -8,6 +8,7 @@ of the catalogue like any other."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib.resources import files
 from pathlib import PurePosixPath
 
@@ -30,8 +31,9 @@ def _yaml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def scaffold_files(locale: str, t: Translator) -> list[tuple[PurePosixPath, bytes]]:
-    """(path relative to the new site, content) of every file ``digest init`` writes."""
+def scaffold_files(locale: str, t: Translator, now: datetime) -> list[tuple[PurePosixPath, bytes]]:
+    """(path relative to the new site, content) of every file ``digest init`` writes; the
+    welcome item is dated ``now``, so the first preview and build show it."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("digest", "scaffold"),
         undefined=jinja2.StrictUndefined,
@@ -43,6 +45,7 @@ def scaffold_files(locale: str, t: Translator) -> list[tuple[PurePosixPath, byte
     env.filters["yaml"] = _yaml_string
     context = {
         "locale": locale,
+        "now": now.isoformat(timespec="seconds"),
         # Translators: the subject line of the scaffold's weekly digest: a Jinja template.
         # Keep {{ }}, items|length and the quotes; translate the two words in quotes.
         "subject": t.gettext(

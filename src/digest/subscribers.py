@@ -1,4 +1,5 @@
-"""Subscriber list management: validated addresses, CSV import/export (email,name,digests)."""
+"""Subscriber list management: validated addresses, CSV import (reading: subscriber_csv) and
+export (email,name,digests)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import NAME_MAX, single_line
 from digest.store import Store, Subscriber
+from digest.subscriber_csv import read_rows, split_list
 
 CSV_FIELDS = ("email", "name", "digests")
 EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
@@ -43,6 +47,34 @@ def normalise_address(value: str) -> str:
     if not address.isascii():
         raise AddressError(f"{value!r}: addresses with non-ASCII local parts are not supported")
     return address.lower()
+
+
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+
+
+class AddressNormaliser:
+    """:func:`normalise_address` for many addresses: each domain is validated once (IDNA is
+    most of the cost; a list of 100k addresses holds a few hundred domains). An address whose
+    domain is known and whose local part is a plain ASCII dot-atom is only lower-cased; any
+    other goes through the full check."""
+
+    def __init__(self) -> None:
+        self._domains: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        stripped = value.strip()
+        local, _, domain = stripped.rpartition("@")
+        known = self._domains.get(domain.lower())
+        if (
+            known is not None
+            and len(local) <= 64
+            and len(local) + 1 + len(known) <= 254
+            and _DOT_ATOM.match(local)
+        ):
+            return f"{local.lower()}@{known}"
+        address = normalise_address(value)
+        self._domains[domain.lower()] = address.rpartition("@")[2]
+        return address
 
 
 def clean_name(value: str) -> tuple[str, str | None]:
@@ -79,8 +111,24 @@ def parse_digests(value: str, known: Iterable[str]) -> list[str]:
 class ImportReport:
     added: int = 0
     updated: int = 0
-    problems: list[str] = field(default_factory=list)  # rows skipped
-    notes: list[str] = field(default_factory=list)  # rows imported with a change
+    problems: list[str] = field(default_factory=list)  # rows skipped, by line
+    notes: list[str] = field(
+        default_factory=list
+    )  # rows imported with a change (a value left out, a name cut)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """A valid row of an import. ``topics``, ``language`` and ``timezone`` are checked and
+    carried; the store keeps what its schema has (so far: email, name, digests)."""
+
+    line: int
+    email: str
+    name: str
+    digests: tuple[str, ...]
+    topics: tuple[str, ...] = ()
+    language: str | None = None
+    timezone: str | None = None
 
 
 def import_csv(
@@ -91,44 +139,111 @@ def import_csv(
     default_digests: Sequence[str],
     now: datetime,
     source: str = "CSV",
+    mapping: Mapping[str, str] | None = None,
 ) -> ImportReport:
-    """Add every valid row; bad and duplicate rows are reported by line and skipped."""
+    """Add every valid row; bad, duplicate and unsubscribed rows are reported by line and
+    skipped. The valid rows are written in batches in one transaction (the store's bulk API)."""
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    if "email" not in header:
-        raise AddressError(f"{source}:1: header must name the columns email,name,digests")
-    reader.fieldnames = header
-    seen: dict[str, int] = {}
-    valid: list[tuple[str, str, list[str]]] = []
-    for row in reader:
-        line = reader.line_num
-        try:
-            email = normalise_address(row.get("email") or "")
-            digests = parse_digests(row.get("digests") or "", known_digests) or list(
-                default_digests
+    rows = read_import(
+        text, report, known_digests=known_digests, default_digests=default_digests,
+        source=source, mapping=mapping,
+    )  # fmt: skip
+    suppressed = store.suppressed_among([row.email for row in rows])
+    for row in rows:  # bounced or complained here: a re-import never mails them again
+        if row.email in suppressed:
+            report.problems.append(
+                f"{source}:{row.line}: {row.email} is {suppressed[row.email]}: kept suppressed "
+                "(skipped)"
             )
+    report.added, report.updated = store.add_subscribers(
+        [(row.email, row.name, row.digests) for row in rows if row.email not in suppressed], now
+    )
+    return report
+
+
+def read_import(
+    text: str,
+    report: ImportReport,
+    *,
+    known_digests: Sequence[str],
+    default_digests: Sequence[str],
+    source: str,
+    mapping: Mapping[str, str] | None = None,
+) -> list[ImportRow]:
+    """The valid rows of a CSV text, problems and notes recorded in ``report``."""
+    seen: dict[str, int] = {}
+    valid: list[ImportRow] = []
+    checks = _ValueChecks()
+    address = AddressNormaliser()
+    digest_lists: dict[str, tuple[str, ...]] = {}  # a column holds a few distinct values
+    for raw in read_rows(text, source, mapping):
+        where = f"{source}:{raw.line}"
+        cells = raw.values
+        try:
+            email = address(cells.get("email", ""))
+            wanted = cells.get("digests", "")
+            if wanted not in digest_lists:
+                digest_lists[wanted] = tuple(
+                    parse_digests(wanted, known_digests) or default_digests
+                )
+            digests = digest_lists[wanted]
         except AddressError as exc:
-            report.problems.append(f"{source}:{line}: {exc}")
+            report.problems.append(f"{where}: {exc}")
+            continue
+        if raw.ended:
+            report.problems.append(f"{where}: {email} {raw.ended} (skipped)")
             continue
         if email in seen:
-            report.problems.append(
-                f"{source}:{line}: {email} duplicates line {seen[email]} (skipped)"
-            )
+            report.problems.append(f"{where}: {email} duplicates line {seen[email]} (skipped)")
             continue
-        seen[email] = line
-        name, cut = clean_name(row.get("name") or "")
+        seen[email] = raw.line
+        name, cut = clean_name(cells.get("name", ""))
         if cut:
-            report.notes.append(f"{source}:{line}: {email}: {cut}")
-        valid.append((email, name, digests))
-    suppressed = store.suppressed_among([email for email, _, _ in valid])
-    for email, status in suppressed.items():  # a re-import never mails them again
-        report.problems.append(
-            f"{source}:{seen[email]}: {email} is {status}: kept suppressed (skipped)"
-        )
-    valid = [row for row in valid if row[0] not in suppressed]
-    report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
-    return report
+            report.notes.append(f"{where}: {email}: {cut}")
+        language = checks.language(cells.get("language", ""), where, report)
+        timezone = checks.timezone(cells.get("timezone", ""), where, report)
+        valid.append(
+            ImportRow(
+                raw.line, email, name, digests,
+                split_list(cells.get("topics", "")), language, timezone,
+            )
+        )  # fmt: skip
+    return valid
+
+
+class _ValueChecks:
+    """Language and time zone checks, memoised: a list of 100k rows holds a handful of each."""
+
+    def __init__(self) -> None:
+        self._languages: dict[str, str | None] = {}
+        self._zones: dict[str, bool] = {}
+
+    def language(self, value: str, where: str, report: ImportReport) -> str | None:
+        if not value:
+            return None
+        if value not in self._languages:
+            try:
+                self._languages[value] = str(Locale.parse(value.replace("-", "_")))
+            except (ValueError, UnknownLocaleError):
+                self._languages[value] = None
+        result = self._languages[value]
+        if result is None:
+            report.notes.append(f"{where}: language {value!r} unknown (left out)")
+        return result
+
+    def timezone(self, value: str, where: str, report: ImportReport) -> str | None:
+        if not value:
+            return None
+        if value not in self._zones:
+            try:
+                ZoneInfo(value)
+                self._zones[value] = True
+            except (ZoneInfoNotFoundError, ValueError):
+                self._zones[value] = False
+        if not self._zones[value]:
+            report.notes.append(f"{where}: time zone {value!r} unknown (left out)")
+            return None
+        return value
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:

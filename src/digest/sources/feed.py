@@ -434,6 +434,7 @@ def _item(
         url=link,
         image=image,
         tags=tags,
+        dated=published is not None,
     )
 
 

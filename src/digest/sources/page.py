@@ -48,7 +48,11 @@ from digest.sources.base import (
 from digest.sources.http import PAGE_ACCEPT, FetchOptions, HttpSourceConfig, fetch
 
 SUMMARY_LENGTH = 300
-TITLE_FALLBACK_LENGTH = 90
+TITLE_FALLBACK_LENGTH = 120
+# A sentence ends at . ! ? or … after a word (not after a digit: "am 16. November" goes on;
+# not after one- or two-letter abbreviations: "z. B.", "Dr.") and before a capital or a quote.
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_]{3}[.!?…])[\"»“”)]?\s+(?=[\"„»“(]?[^\W\d_])")
+_CLAUSE_END = re.compile(r"\s*(?::|;|\s[–—-]\s)\s*")
 _YEAR = re.compile(r"\b(19[7-9]\d|2[01]\d\d)\b")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 DEFAULT_PATTERNS = (
@@ -59,6 +63,20 @@ DEFAULT_PATTERNS = (
         r"\b(?P<month>[^\W\d_]{3,}\.?)\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b,?(?:\s+(?P<year>\d{4})\b)?"
     ),
 )
+
+
+def title_from_text(text: str, limit: int = TITLE_FALLBACK_LENGTH) -> str:
+    """A title for a teaser without one: its first sentence, whole. A sentence longer than
+    ``limit`` gives its first clause (up to ``:``, ``;`` or a dash) when that is a phrase of
+    its own; only a sentence without one is shortened (at a word, with an ellipsis)."""
+    text = " ".join(text.split())
+    sentence = _SENTENCE_END.split(text, maxsplit=1)[0]
+    if len(sentence) <= limit:
+        return sentence
+    clause = _CLAUSE_END.split(sentence, maxsplit=1)[0]
+    if 20 <= len(clause) <= limit:
+        return clause
+    return truncate(sentence, limit)
 
 
 def _css_selector(value: str | None) -> str | None:
@@ -220,8 +238,7 @@ class PageSource:
             collapse_whitespace(title_element.text_content()) if title_element is not None else ""
         )
         if not title:
-            first_sentence = re.split(r"(?<=[.!?])\s", summary, maxsplit=1)[0]
-            title = truncate(first_sentence, TITLE_FALLBACK_LENGTH)
+            title = title_from_text(html_to_text(body_html))
         if not title and not link:
             return None, False
         published = self._date(element, teaser_element, now, heading_year)
@@ -247,6 +264,7 @@ class PageSource:
             url=link,
             image=image,
             tags=tags,
+            dated=published is not None,
         )
         return item, published is not None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from digest.models import Item, SourceState
 from digest.store._base import StoreBase
@@ -78,6 +78,12 @@ class ItemStore(StoreBase):
                 StoredItem(row.id, item_from_json(_json(row.data)), row.first_seen_at)
                 for row in conn.execute(query)
             ]
+
+    def sources_first_seen(self) -> dict[str, datetime]:
+        """Per source, when its first items were seen (its first fetch that found any)."""
+        query = select(items.c.source, func.min(items.c.first_seen_at)).group_by(items.c.source)
+        with self.engine.connect() as conn:
+            return {source: first for source, first in conn.execute(query)}
 
     def known_uids(self) -> set[str]:
         with self.engine.connect() as conn:

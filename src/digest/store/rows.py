@@ -103,6 +103,7 @@ def item_to_json(item: Item) -> dict[str, Any]:
         },
         "tags": list(item.tags),
         "draft": item.draft,
+        "dated": item.dated,
     }
 
 
@@ -120,6 +121,7 @@ def item_from_json(data: dict[str, Any]) -> Item:
         image=None if image is None else Image(**image),
         tags=tuple(data.get("tags", ())),
         draft=bool(data.get("draft", False)),
+        dated=bool(data.get("dated", True)),
     )
 
 

@@ -7,6 +7,7 @@ import ipaddress
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from digest.errors import DigestError
 from digest.web.accesslog import log_config
@@ -37,6 +38,10 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
             "and need a login; consider --public-only behind a reverse proxy",
             file=sys.stderr,
         )
+    site = state.loaded.config.site
+    mismatch = public_url_mismatch(site.public_url, site.base_url, host, port)
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
     print(f"digest: serving {config_path} on http://{shown}:{port}/ (Ctrl-C to stop)")
     token = state.sessions.login_token
@@ -58,6 +63,32 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
         **proxy_options(web.trusted_proxies),
     )
     return 0
+
+
+def public_url_mismatch(public_url: str | None, base_url: str, host: str, port: int) -> str | None:
+    """One line when the links in mails (``site.public_url``, else ``base_url``) do not name
+    the address this server answers on, else None. Loopback names count as one; a server on
+    all interfaces (0.0.0.0, ::) answers any host name on its port."""
+    shown = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    if public_url is None:
+        return (
+            f"site.public_url is not set: links in mails go to base_url {base_url}, not to this "
+            f"server ({shown}); set site.public_url to where subscribers reach it"
+        )
+    parts = urlsplit(public_url)
+    link_port = parts.port or (443 if parts.scheme == "https" else 80)
+    link_host = parts.hostname or ""
+    same_host = (
+        host in ("0.0.0.0", "::")
+        or link_host == host.lower()
+        or (_is_loopback(link_host) and _is_loopback(host))
+    )
+    if parts.scheme == "http" and same_host and link_port == port:
+        return None
+    return (
+        f"links in mails go to site.public_url {public_url}, but this server answers on {shown} "
+        "(fine behind a proxy that forwards that address here)"
+    )
 
 
 def _link_host(host: str) -> str:

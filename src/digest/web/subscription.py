@@ -50,7 +50,8 @@ def _subscribe_form(
     status_code: int = 200,
 ) -> Response:
     digests = state.loaded.config.digests
-    values = values or {"email": "", "name": "", "digests": list(digests)}
+    # Nothing ticked: consent to a digest is the subscriber's act, not the form's default.
+    values = values or {"email": "", "name": "", "digests": []}
     response = state.render(
         request,
         "subscribe.html",
