@@ -5,11 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 import lxml.html
 
-from digest.models import Problem
+from digest.models import Item, Problem
 from digest.render import HTML_SIZE_LIMIT
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -23,8 +24,11 @@ _REMOTE_FONT = re.compile(
 )
 
 
-def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
-    """Findings for one built message; ``unsubscribe_url`` is the recipient's own link."""
+def lint_message(
+    raw: bytes, unsubscribe_url: str, where: str, *, items: Sequence[Item] = ()
+) -> list[Problem]:
+    """Findings for one built message; ``unsubscribe_url`` is the recipient's own link. A
+    finding about a link or an image names the item of ``items`` it comes from."""
     problems: list[Problem] = []
 
     def error(message: str) -> None:
@@ -73,29 +77,48 @@ def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
     size = len(html.encode("utf-8"))
     if size > HTML_SIZE_LIMIT:
         error(f"HTML is {size // 1024} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB")
-    problems.extend(lint_html(html, unsubscribe_url, where))
+    problems.extend(lint_html(html, unsubscribe_url, where, items=items))
     return problems
 
 
-def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
+def item_of(reference: str, items: Sequence[Item]) -> Item | None:
+    """The item whose link, image or body holds ``reference`` (an href or a src)."""
+    quoted = (f'href="{reference}"', f'src="{reference}"', f"href='{reference}'")
+    for item in items:
+        if reference in (item.url, item.image.src if item.image else None):
+            return item
+        if any(needle in item.body_html for needle in quoted):
+            return item
+    return None
+
+
+def _where(where: str, reference: str, items: Sequence[Item]) -> str:
+    item = item_of(reference, items)
+    return where if item is None else f"{where}: item {item.title!r} ({item.uid})"
+
+
+def lint_html(
+    html: str, unsubscribe_url: str, where: str, *, items: Sequence[Item] = ()
+) -> list[Problem]:
     problems: list[Problem] = []
     document = lxml.html.document_fromstring(html)
 
     for element in document.iter("img"):
         src = element.get("src", "")
         label = f"<img src={src[:60]!r}>"
+        at = _where(where, src, items)
         if element.get("alt") is None:
-            problems.append(Problem("error", where, f"{label} has no alt attribute"))
+            problems.append(Problem("error", at, f"{label} has no alt attribute"))
         if not element.get("width"):
-            problems.append(Problem("warning", where, f"{label} has no width attribute (Outlook)"))
+            problems.append(Problem("warning", at, f"{label} has no width attribute (Outlook)"))
         if not src.startswith(("https://", "http://")):
-            problems.append(Problem("error", where, f"{label} is not an absolute http(s) URL"))
+            problems.append(Problem("error", at, f"{label} is not an absolute http(s) URL"))
 
     hrefs = [element.get("href", "") for element in document.iter("a")]
     for href in hrefs:
         if not href.startswith(("https://", "http://", "mailto:")):
             message = f"link {href[:80]!r} is not absolute http(s)/mailto"
-            problems.append(Problem("error", where, message))
+            problems.append(Problem("error", _where(where, href, items), message))
     if unsubscribe_url not in hrefs:
         problems.append(Problem("error", where, "HTML has no unsubscribe link"))
 

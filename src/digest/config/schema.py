@@ -212,10 +212,15 @@ class DeliveryConfig(_Model):
     list_unsubscribe_mailto: str | None = None
     list_id: str | None = None
     retry: RetryConfig = RetryConfig()
+    notify: str | None = Field(
+        default=None,
+        description="Who is mailed when a scheduled send is held by check errors, paused or "
+        "failed; default web.staff_email.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
+    @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id", "notify")
     @classmethod
     def _header_safe(cls, value: str | None) -> str | None:
         if value is not None:

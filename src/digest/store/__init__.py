@@ -24,10 +24,12 @@ from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
+    NOT_GIVEN,
     Consent,
     DeliveryRow,
     IssueExists,
     IssueRow,
+    NotGiven,
     StoredItem,
     Subscriber,
     item_from_json,
@@ -86,6 +88,7 @@ __all__ = [
     "ISSUE_PAUSED",
     "ISSUE_SENDING",
     "ISSUE_SKIPPED",
+    "NOT_GIVEN",
     "PENDING",
     "SCHEMA_VERSION",
     "SENDING",
@@ -101,6 +104,7 @@ __all__ = [
     "DeliveryRow",
     "IssueExists",
     "IssueRow",
+    "NotGiven",
     "Store",
     "StoredItem",
     "Subscriber",

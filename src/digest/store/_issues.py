@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from digest.store._base import StoreBase
-from digest.store.rows import IssueExists, IssueRow
+from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NotGiven
 from digest.store.schema import (
     ISSUE_DONE,
     ISSUE_PAUSED,
@@ -93,10 +93,15 @@ class IssueStore(StoreBase):
         now: datetime,
         message_id: Callable[[], str],
         start: tuple[datetime, datetime] | None = None,
+        after: int | NotGiven | None = NOT_GIVEN,
     ) -> IssueRow:
         """Freeze an issue with its items and one pending delivery per active subscriber,
-        in one transaction. Raises :class:`IssueExists` if the period already has one."""
+        in one transaction. Raises :class:`IssueExists` if the period already has one, or if
+        ``after`` (the id of the latest issue the caller saw, None for none) is given and
+        another issue of the digest was created since: a repeated "send now"."""
         with self.begin() as conn:
+            if not isinstance(after, NotGiven):
+                self._check_latest(conn, digest, after)
             if start is not None:  # the first issue of a digest: a racing one may add it too
                 conn.execute(
                     self.upsert(digests)
@@ -139,6 +144,18 @@ class IssueStore(StoreBase):
             if status == ISSUE_SENDING:
                 self._add_deliveries(conn, issue_id, digest, message_id)
         return self.issue_by_id(int(issue_id))
+
+    def _check_latest(self, conn: Connection, digest: str, after: int | None) -> None:
+        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE serialises writers already
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:d))"), {"d": digest})
+        latest = conn.execute(
+            select(issues.c.id)
+            .where(issues.c.digest == digest)
+            .order_by(issues.c.period_end.desc())
+            .limit(1)
+        ).scalar()
+        if latest != after:
+            raise IssueExists(f"{digest}: issue {latest} was created since")
 
     def _add_deliveries(
         self, conn: Connection, issue_id: int, digest: str, message_id: Callable[[], str]

@@ -124,6 +124,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "job_test_done": "{digest}: Testexemplar ({count} Beiträge) an {address} gesendet; "
         "nichts markiert",
         "job_failed": "{digest}: fehlgeschlagen: {error}",
+        "job_refused": "{digest}: nicht gesendet: {error}",
+        "job_no_subscribers": "{digest}: keine aktiven Abonnenten; nichts gesendet, nichts "
+        "vermerkt",
+        "job_nothing_new": "{digest}: seit der letzten Ausgabe nichts Neues; nichts gesendet",
+        "due_since": "fällig seit {when}",
+        "goes_out": "Versand {when}",
+        "next_items": "{count} Beiträge bisher",
+        "held": "Zurückgehalten: {count} Fehler in der nächsten Ausgabe; sie wird erst "
+        "gesendet, wenn sie behoben sind.",
+        "paused_alert": "Versand angehalten: {note}",
+        "failed_alert": "{count} Zustellungen fehlgeschlagen oder unklar.",
+        "next_error": "Die nächste Ausgabe lässt sich nicht erstellen: {error}",
+        "no_subscribers_alert": "Keine aktiven Abonnenten: es wird nichts gesendet und nichts "
+        "vermerkt.",
+        "send_now_body": "Eine Ausgabe außer der Reihe mit allem, was seit {since} neu ist "
+        "({items} Beiträge), geht jetzt an {count} Abonnenten. Die nächste planmäßige "
+        "Ausgabe beginnt danach.",
+        "send_now_nothing": "Seit der letzten Ausgabe ({since}) ist nichts Neues "
+        "dazugekommen; es gibt nichts zu senden.",
         "actions_locked": "Versandaktionen sind gesperrt, solange kein Passwort eingerichtet ist.",
         "forbidden_title": "Nicht erlaubt",
         "forbidden_body": "Diese Aktion braucht eine Anmeldung und ein gültiges Formular.",
@@ -279,6 +298,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "job_nothing": "{digest}: issue {period} is {status}; nothing sent",
         "job_test_done": "{digest}: test copy ({count} items) sent to {address}; nothing marked",
         "job_failed": "{digest}: failed: {error}",
+        "job_refused": "{digest}: not sent: {error}",
+        "job_no_subscribers": "{digest}: no active subscribers; nothing sent, nothing recorded",
+        "job_nothing_new": "{digest}: nothing new since the last issue; nothing sent",
+        "due_since": "due since {when}",
+        "goes_out": "goes out {when}",
+        "next_items": "{count} items so far",
+        "held": "Held: {count} error finding(s) in the next issue; it is not sent until they "
+        "are fixed.",
+        "paused_alert": "Sending paused: {note}",
+        "failed_alert": "{count} deliveries failed or in doubt.",
+        "next_error": "The next issue cannot be built: {error}",
+        "no_subscribers_alert": "No active subscribers: nothing is sent or recorded.",
+        "send_now_body": "An off-schedule issue of everything new since {since} ({items} "
+        "items) goes to {count} subscribers now. The next scheduled issue starts after it.",
+        "send_now_nothing": "Nothing new since the last issue ({since}); there is nothing to send.",
         "actions_locked": "Send actions are locked until a staff password is set up.",
         "forbidden_title": "Not allowed",
         "forbidden_body": "This action needs a login and a valid form.",
