@@ -119,7 +119,7 @@ def select(
         baseline=state[1],
         max_items=digest.max_items,
     )
-    issue_start = previous.period_end if previous else state[1]
+    issue_start = previous.period_end.astimezone(period.end.tzinfo) if previous else state[1]
     return Selection(Period(issue_start, period.end), chosen, left_out, start)
 
 
@@ -217,9 +217,12 @@ class IssueRefused(DigestError):
     """The issue was not created: ``vet`` found errors in it, or another issue went out
     since the caller looked (``after``). Nothing was written but the collected items."""
 
-    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), period_key: str = ""
+    ) -> None:
         super().__init__(message)
         self.problems = tuple(problems)
+        self.period_key = period_key
 
 
 class NothingToSend(DigestError):
@@ -287,6 +290,7 @@ def prepare_issue(
                 f"digest {digest_name}: issue {period.key} held: {len(findings)} error "
                 f"finding(s) ({findings[0].message}); fix them, or send with --force",
                 findings,
+                period.key,
             )
     domain = sender_domain(loaded.config.delivery)
     hint = f"{digest_name}.{period.slug}"

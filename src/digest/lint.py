@@ -81,6 +81,9 @@ def lint_message(
     return problems
 
 
+_ANCHOR_WITHOUT_HREF = re.compile(r"<a(?![^>]*\bhref=)(?:\s[^>]*)?>", re.I)
+
+
 def item_of(reference: str, items: Sequence[Item]) -> Item | None:
     """The item whose link, image or body holds ``reference`` (an href or a src)."""
     quoted = (f'href="{reference}"', f'src="{reference}"', f"href='{reference}'")
@@ -88,6 +91,8 @@ def item_of(reference: str, items: Sequence[Item]) -> Item | None:
         if reference in (item.url, item.image.src if item.image else None):
             return item
         if any(needle in item.body_html for needle in quoted):
+            return item
+        if not reference and _ANCHOR_WITHOUT_HREF.search(item.body_html):
             return item
     return None
 

@@ -59,7 +59,7 @@ def upcoming_period(loaded: LoadedConfig, store: Store, digest: str, as_of: date
     latest = store.latest_issue(digest)
     after = max(as_of, latest.period_end) if latest else as_of
     end = schedule.next_fire(after)
-    start = latest.period_end if latest else schedule.last_fire(end - _TICK)
+    start = latest.period_end.astimezone(end.tzinfo) if latest else schedule.last_fire(end - _TICK)
     return Period(start, end)
 
 
@@ -102,5 +102,8 @@ def now_period(loaded: LoadedConfig, store: Store, digest: str, cut: datetime) -
     tz = loaded.digest_timezone(digest)
     end = cut.astimezone(tz).replace(microsecond=0)
     latest = store.latest_issue(digest)
-    start = latest.period_end if latest else loaded.schedule(digest).period_ending(end).start
+    if latest is not None:
+        start: datetime | None = latest.period_end.astimezone(tz)
+    else:
+        start = loaded.schedule(digest).period_ending(end).start
     return NextPeriod(Period(start, end), True, end, off_schedule=True)
