@@ -187,19 +187,21 @@ def test_after_a_failed_send_of_a_past_period_the_hint_resumes_it(
     assert issue_keys(site.config) == [("2017-11-20T07:00+01:00", "done")]
 
 
-def add_broken_feed(site: Site) -> None:
+def add_broken_feed(site: Site, *, broken: bool = True) -> None:
     """A JSON Feed file whose one entry links to '' (no base to resolve it against)."""
+    link = '<a href="">hier</a>' if broken else "hier"
     entry = {
         "id": "anmeldung",
         "title": "Anmeldung offen",
         "date_published": "2017-11-19T10:00:00+01:00",
-        "content_html": '<p>Die Anmeldung läuft <a href="">hier</a> bis Freitag.</p>',
+        "content_html": f"<p>Die Anmeldung läuft {link} bis Freitag.</p>",
     }
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Presse", "items": [entry]}
     site.write("presse.json", json.dumps(feed))
-    site.replace_in_config(
-        "sources:\n", "sources:\n  - {kind: feed, url: 'file:presse.json', name: presse}\n"
-    )
+    if broken:
+        site.replace_in_config(
+            "sources:\n", "sources:\n  - {kind: feed, url: 'file:presse.json', name: presse}\n"
+        )
 
 
 def test_check_errors_name_the_item_and_hold_the_send(site: Site, cli: CliRunner) -> None:
@@ -226,3 +228,43 @@ def test_now_and_at_exclude_each_other(
         cli("-c", site.config, "send", "weekly", "--now", "--at", AT_TEXT)
     assert exit_info.value.code == 2
     assert "argument --at: not allowed with argument --now" in capsys.readouterr().err
+
+
+def test_a_scheduled_send_held_by_check_errors_is_mailed_to_staff_once(site: Site) -> None:
+    """Observation 7, scheduled: the due issue with an error finding is not created; the
+    staff address hears of it once (through the configured transport); fixed, it goes out."""
+    from digest.config import load_config
+    from digest.runner import Runner
+    from digest.transport import MemoryTransport
+
+    add_broken_feed(site)
+    site.replace_in_config(
+        "  staff_user: staff\n", "  staff_user: staff\n  staff_email: redaktion@example.org\n"
+    )
+    loaded = load_config(site.config, environ={})
+    at = datetime.fromisoformat(AT_TEXT)
+    store = Store.open(loaded.database_url)
+    try:
+        store.add_subscriber("leser@example.org", "", ["weekly"], at)
+        transport = MemoryTransport()
+        runner = Runner(
+            loaded, store, clock=lambda: at, transport=transport, started_at=at - timedelta(hours=2)
+        )
+        runner.tick()
+        runner.tick()
+        assert store.list_issues("weekly") == []
+        (notice,) = transport.sent
+        _, to, data = notice
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert to == "redaktion@example.org"
+        assert str(message["Subject"]) == "weekly: Ausgabe 2017-11-20T07:00+01:00 zurückgehalten"
+        body = str(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        assert "item 'Anmeldung offen' (presse:anmeldung)" in body and "--force" in body
+
+        add_broken_feed(site, broken=False)
+        runner.tick()
+        (issue,) = store.list_issues("weekly")
+        assert issue.status == "done" and issue.item_count == 4
+        assert [to for _, to, _ in transport.sent] == ["redaktion@example.org", "leser@example.org"]
+    finally:
+        store.close()

@@ -127,10 +127,11 @@ async def dashboard(request: Request) -> Response:
 def _dashboard_data(state: WebState) -> dict[str, Any]:
     now = state.now()
     status = overview(state.loaded, state.store, now)
+    current = state.reload_config()  # the next issue follows content and config edits
     return {
         "rows": status.digests,
         "upcoming": {
-            row.name: next_issue_summary(state.loaded, state.store, row.name, now)
+            row.name: next_issue_summary(current, state.store, row.name, now)
             for row in status.digests
         },
         "sources": [source for source in status.sources if source.configured],
@@ -248,7 +249,13 @@ def _send_job(state: WebState, name: str, after: int | None) -> str:
     except NoSubscribers:
         return texts["job_no_subscribers"].format(digest=name)
     except IssueRefused as exc:
-        return texts["job_refused"].format(digest=name, error=exc)
+        if exc.problems:
+            first = exc.problems[0]
+            finding = f"{first.where}: {first.message}"
+            return texts["job_held"].format(digest=name, count=len(exc.problems), finding=finding)
+        latest = state.store.latest_issue(name)
+        period = latest.period_key if latest else "–"
+        return texts["job_repeat"].format(digest=name, period=period)
     issue = result.prepared.issue
     if result.report is None:
         return texts["job_nothing"].format(

@@ -124,7 +124,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "job_test_done": "{digest}: Testexemplar ({count} Beiträge) an {address} gesendet; "
         "nichts markiert",
         "job_failed": "{digest}: fehlgeschlagen: {error}",
-        "job_refused": "{digest}: nicht gesendet: {error}",
+        "job_held": "{digest}: nicht gesendet, zurückgehalten: {count} Fehler in der Ausgabe "
+        "({finding}); siehe Vorschau",
+        "job_repeat": "{digest}: nicht gesendet: Ausgabe {period} ist inzwischen schon "
+        "hinausgegangen",
         "job_no_subscribers": "{digest}: keine aktiven Abonnenten; nichts gesendet, nichts "
         "vermerkt",
         "job_nothing_new": "{digest}: seit der letzten Ausgabe nichts Neues; nichts gesendet",
@@ -298,7 +301,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "job_nothing": "{digest}: issue {period} is {status}; nothing sent",
         "job_test_done": "{digest}: test copy ({count} items) sent to {address}; nothing marked",
         "job_failed": "{digest}: failed: {error}",
-        "job_refused": "{digest}: not sent: {error}",
+        "job_held": "{digest}: not sent, held: {count} error finding(s) in the issue "
+        "({finding}); see the preview",
+        "job_repeat": "{digest}: not sent: issue {period} has gone out since",
         "job_no_subscribers": "{digest}: no active subscribers; nothing sent, nothing recorded",
         "job_nothing_new": "{digest}: nothing new since the last issue; nothing sent",
         "due_since": "due since {when}",
