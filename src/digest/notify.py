@@ -9,8 +9,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from babel import Locale
-
 from digest.config import LoadedConfig
 from digest.errors import DigestError
 from digest.headers import single_line
@@ -19,30 +17,27 @@ from digest.transport import Transport, TransportOutcome, default_transport
 
 log = logging.getLogger("digest.run")
 
-TEXTS: dict[str, dict[str, str]] = {
-    "de": {
-        "held": "{digest}: Ausgabe {period} zurückgehalten",
-        "paused": "{digest}: Versand der Ausgabe {period} angehalten",
-        "failed": "{digest}: Versand fehlgeschlagen",
-        "body": "Der geplante Versand von „{title}“ braucht Ihre Hilfe.\n\n{details}\n\n"
-        "Übersicht: 'digest status' oder das Dashboard von 'digest serve'.\n",
-        "held_hint": "Beheben Sie die Befunde ('digest check {digest}'); der nächste Lauf "
-        "sendet die Ausgabe dann. 'digest send {digest} --force' sendet sie trotzdem.",
-    },
-    "en": {
-        "held": "{digest}: issue {period} held",
-        "paused": "{digest}: sending issue {period} paused",
-        "failed": "{digest}: send failed",
-        "body": "The scheduled send of “{title}” needs you.\n\n{details}\n\n"
-        "Overview: 'digest status' or the dashboard of 'digest serve'.\n",
-        "held_hint": "Fix the findings ('digest check {digest}'); the next run then sends the "
-        "issue. 'digest send {digest} --force' sends it anyway.",
-    },
-}
+
+def held_subject(loaded: LoadedConfig, digest: str, period: str) -> str:
+    t = loaded.translator
+    return t.gettext("%(digest)s: issue %(period)s held", digest=digest, period=period)
 
 
-def notify_texts(locale: str) -> dict[str, str]:
-    return TEXTS.get(Locale.parse(locale).language, TEXTS["en"])
+def paused_subject(loaded: LoadedConfig, digest: str, period: str) -> str:
+    t = loaded.translator
+    return t.gettext("%(digest)s: sending issue %(period)s paused", digest=digest, period=period)
+
+
+def failed_subject(loaded: LoadedConfig, digest: str, period: str) -> str:
+    return loaded.translator.gettext("%(digest)s: send failed", digest=digest)
+
+
+def held_hint(loaded: LoadedConfig, digest: str) -> str:
+    return loaded.translator.gettext(
+        "Fix the findings ('digest check %(digest)s'); the next run then sends the issue. "
+        "'digest send %(digest)s --force' sends it anyway.",
+        digest=digest,
+    )
 
 
 def staff_addresses(loaded: LoadedConfig) -> list[str]:
@@ -64,7 +59,6 @@ def notify_staff(
     addresses = staff_addresses(loaded)
     if not addresses:
         return False
-    texts = notify_texts(loaded.config.site.locale)
     message = EmailMessage()
     message["From"] = loaded.config.delivery.from_
     message["To"] = ", ".join(addresses)
@@ -72,8 +66,13 @@ def notify_staff(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid("notify", domain=sender_domain(loaded.config.delivery))
     message["Auto-Submitted"] = "auto-generated"
-    title = loaded.digest(digest).title
-    message.set_content(texts["body"].format(title=title, details=details))
+    body = loaded.translator.gettext(
+        "The scheduled send of “%(title)s” needs you.\n\n%(details)s\n\n"
+        "Overview: 'digest status' or the dashboard of 'digest serve'.\n",
+        title=loaded.digest(digest).title,
+        details=details,
+    )
+    message.set_content(body)
     data = message.as_bytes()
     try:
         connection = (transport or default_transport(loaded)).connect()

@@ -14,7 +14,13 @@ from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryReport, utc_now
 from digest.errors import DigestError
 from digest.ledger import IssueRefused, PreparedIssue, prepare_issue
-from digest.notify import notify_staff, notify_texts
+from digest.notify import (
+    failed_subject,
+    held_hint,
+    held_subject,
+    notify_staff,
+    paused_subject,
+)
 from digest.overview import report_summary
 from digest.plan import due_fires, plan_catch_up
 from digest.schedule import Period
@@ -80,7 +86,7 @@ class Runner:
                     self._once(name, str(exc), functools.partial(log.info, "%s", exc))
                 except DigestError as exc:
                     log.error("%s: %s", name, exc)
-                    self._notify_once(name, "failed", "", str(exc))
+                    self._notify_once(name, failed_subject, "", str(exc))
                 except Exception:  # one bad digest or a database hiccup must not end the process
                     log.exception("%s: unexpected error; trying again at the next tick", name)
         finally:
@@ -233,10 +239,10 @@ class Runner:
         if report.paused:
             self._paused_tried[issue.id] = self.clock()  # next try after ``paused_retry``
             log.warning("%s: issue %s paused: %s (%s)", name, key, report.paused, summary)
-            self._notify_once(name, "paused", key, f"{report.paused} ({summary})")
+            self._notify_once(name, paused_subject, key, f"{report.paused} ({summary})")
         elif report.error:
             log.error("%s: issue %s: %s (%s)", name, key, report.error, summary)
-            self._notify_once(name, "failed", key, f"{key}: {report.error} ({summary})")
+            self._notify_once(name, failed_subject, key, f"{key}: {report.error} ({summary})")
         elif report.complete:
             log.info("%s: issue %s done: %s", name, key, summary)
         elif self.stop.is_set():
@@ -257,14 +263,17 @@ class Runner:
         (fixed content goes out then). Staff hear of it once per finding set."""
         details = "\n".join(str(problem) for problem in refused.problems) or str(refused)
         log.warning("%s: %s", name, refused)
-        key = refused.period_key
-        texts = notify_texts(self.loaded.config.site.locale)
-        hint = texts["held_hint"].format(digest=name)
-        self._notify_once(name, "held", key, f"{details}\n\n{hint}")
+        hint = held_hint(self.loaded, name)
+        self._notify_once(name, held_subject, refused.period_key, f"{details}\n\n{hint}")
 
-    def _notify_once(self, name: str, kind: str, period: str, details: str) -> None:
-        texts = notify_texts(self.loaded.config.site.locale)
-        subject = texts[kind].format(digest=name, period=period)
+    def _notify_once(
+        self,
+        name: str,
+        subject_of: Callable[[LoadedConfig, str, str], str],
+        period: str,
+        details: str,
+    ) -> None:
+        subject = subject_of(self.loaded, name, period)
 
         def send() -> None:
             notify_staff(self.loaded, name, subject, details, self.clock(), self.transport)
