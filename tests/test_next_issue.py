@@ -268,3 +268,28 @@ def test_a_scheduled_send_held_by_check_errors_is_mailed_to_staff_once(site: Sit
         assert [to for _, to, _ in transport.sent] == ["redaktion@example.org", "leser@example.org"]
     finally:
         store.close()
+
+
+def test_a_scheduled_send_without_subscribers_records_nothing(site: Site) -> None:
+    """Observation 3, scheduled: the due period waits for the first subscriber."""
+    from digest.config import load_config
+    from digest.runner import Runner
+    from digest.transport import MemoryTransport
+
+    loaded = load_config(site.config, environ={})
+    at = datetime.fromisoformat(AT_TEXT)
+    store = Store.open(loaded.database_url)
+    try:
+        transport = MemoryTransport()
+        runner = Runner(
+            loaded, store, clock=lambda: at, transport=transport, started_at=at - timedelta(hours=2)
+        )
+        runner.tick()
+        assert store.list_issues() == [] and transport.sent == []
+        store.add_subscriber("erste@example.org", "", ["weekly"], at)
+        runner.tick()
+        (issue,) = store.list_issues("weekly")
+        assert issue.status == "done" and issue.item_count == 3
+        assert [to for _, to, _ in transport.sent] == ["erste@example.org"]
+    finally:
+        store.close()

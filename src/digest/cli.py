@@ -344,13 +344,19 @@ def _send(
     """Everything is asked and checked before the ledger is written: a declined or refused
     send leaves no issue (and no newly collected items) behind."""
     from digest.compose import vet_issue
-    from digest.ledger import IssueRefused
+    from digest.errors import SourceError
+    from digest.ledger import IssueRefused, collect_into_store
     from digest.send import NoSubscribers, send_digest, send_target
 
     target = send_target(loaded, store, digest, at, at_given=bool(args.at), now=args.now)
     if target.existing is not None:
         return _resume(loaded, store, target.existing, args)
-    issue = compose_next_issue(loaded, store, digest, at, upcoming=target.upcoming)
+    try:
+        issue = compose_next_issue(loaded, store, digest, at, upcoming=target.upcoming)
+    except SourceError:
+        # Every source failed: record how each fared (status shows it), then say so.
+        collect_into_store(loaded, store, digest, at, datetime.now(UTC))
+        raise
     _print_problems(issue.problems)
     upcoming = issue.next
     assert upcoming is not None
