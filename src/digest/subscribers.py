@@ -13,9 +13,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import single_line
-from digest.store import SUBSCRIBER_ACTIVE, Store, Subscriber
+from digest.store import Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
+EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
 
 
@@ -91,15 +92,24 @@ def import_csv(
             continue
         seen[email] = line
         valid.append((email, single_line(row.get("name") or ""), digests))
+    suppressed = store.suppressed_among([email for email, _, _ in valid])
+    for email, status in suppressed.items():  # a re-import never mails them again
+        report.problems.append(
+            f"{source}:{seen[email]}: {email} is {status}: kept suppressed (skipped)"
+        )
+    valid = [row for row in valid if row[0] not in suppressed]
     report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
     return report
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:
+    """Every subscriber with their status: the suppressed ones too, so a list moved to another
+    tool keeps not mailing them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == SUBSCRIBER_ACTIVE:
-            writer.writerow([subscriber.email, subscriber.name, ";".join(subscriber.digests)])
+        writer.writerow(
+            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        )
     return out.getvalue()

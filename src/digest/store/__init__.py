@@ -20,6 +20,7 @@ from digest.store._base import (
     sqlite_path,
 )
 from digest.store._deliveries import DeliveryStore
+from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._subscribers import SubscriberStore
@@ -52,11 +53,15 @@ from digest.store.schema import (
     SENT,
     SKIPPED,
     SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_BOUNCED,
+    SUBSCRIBER_COMPLAINED,
     SUBSCRIBER_PENDING,
     SUBSCRIBER_STATES,
     SUBSCRIBER_UNSUBSCRIBED,
+    SUPPRESSED_STATES,
     WORKER_LEASE,
     UTCDateTime,
+    bounce_log,
     consents,
     deliveries,
     digests,
@@ -74,7 +79,7 @@ from digest.store.schema import (
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, StoreBase):
+class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, StoreBase):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -96,9 +101,12 @@ __all__ = [
     "SKIPPED",
     "SQLITE_PREFIX",
     "SUBSCRIBER_ACTIVE",
+    "SUBSCRIBER_BOUNCED",
+    "SUBSCRIBER_COMPLAINED",
     "SUBSCRIBER_PENDING",
     "SUBSCRIBER_STATES",
     "SUBSCRIBER_UNSUBSCRIBED",
+    "SUPPRESSED_STATES",
     "WORKER_LEASE",
     "Consent",
     "DeliveryRow",
@@ -109,6 +117,7 @@ __all__ = [
     "StoredItem",
     "Subscriber",
     "UTCDateTime",
+    "bounce_log",
     "consents",
     "deliveries",
     "describe_error",

@@ -48,6 +48,7 @@ class DeliveryRow:
     status: str
     attempts: int
     token: str
+    verp_token: str = ""  # the return-path token (bounces.return_path)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -134,8 +135,14 @@ deliveries = Table(
     Column("lease_until", UTCDateTime, nullable=True),  # schema 5: the claim's lease end
     Column("payload_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
+    # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
+    # subscriber's unsubscribe token.
+    Column("verp_token", String(32), nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
+uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
+# A bounce that names only an address finds the subscriber's latest delivery by this.
+ix_deliveries_subscriber = Index("ix_deliveries_subscriber", deliveries.c.subscriber_id)
 # Schema 5: claims read the next due rows of an issue in id order straight off this index,
 # however much history the table holds (PostgreSQL, unlike SQLite, does not add the row id
 # to an index by itself: with (issue_id, status) alone a claim sorted, 6 ms rising to 40 ms).
@@ -192,6 +199,25 @@ source_states = Table(
     Column("failures", Integer, nullable=False),
 )
 
+# Every bounce, complaint and delayed-delivery notice received, matched or not: the bounce log.
+bounce_log = Table(
+    "bounce_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),  # one report, one row
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(20), nullable=False),  # hard | soft | delayed | complaint
+    Column("address", String(320), nullable=False),
+    Column("status", String(20), nullable=False),  # RFC 3463 code, "" if none given
+    Column("diagnostic", Text, nullable=False),
+    Column("source", String(40), nullable=False),  # dsn, mta, arf, ses, postmark, ...
+    Column("origin", String(500), nullable=False),  # file, maildir key, imap uid, webhook
+    Column("score", Float, nullable=False),  # what it added to the soft-bounce score
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=True, index=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=True, index=True),
+)
+
 workers = Table(
     "workers",
     metadata,
@@ -210,9 +236,15 @@ PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
     "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
 )  # fmt: skip
 DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED)
-# Subscriber states.
+# Subscriber states. Bounced and complained addresses are suppressed: no mail, and an import
+# never re-activates them.
 SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
     "pending", "active", "unsubscribed",
 )  # fmt: skip
-SUBSCRIBER_STATES = (SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED)
+SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED = "bounced", "complained"
+SUBSCRIBER_STATES = (
+    SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, SUBSCRIBER_BOUNCED,
+    SUBSCRIBER_COMPLAINED,
+)  # fmt: skip
+SUPPRESSED_STATES = (SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED)
 WORKER_LEASE = timedelta(minutes=2)
