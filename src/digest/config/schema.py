@@ -172,6 +172,11 @@ class DigestConfig(FilterFields):
         default=False, description="Send an issue with no items (default: record it, send nothing)."
     )
     send_window: SendWindowConfig | None = None
+    welcome: Literal["latest"] | None = Field(
+        default=None,
+        description="latest: a subscriber who confirms a sign-up gets the latest sent issue "
+        "at once (default: nothing until the next issue).",
+    )
 
     @field_validator("schedule")
     @classmethod

@@ -205,6 +205,50 @@ class IssueStore(StoreBase):
                 ],
             )  # fmt: skip
 
+    def latest_sent_issue(self, digest: str) -> IssueRow | None:
+        """The newest issue of ``digest`` that went out (status done) with items."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(issues)
+                .where(
+                    issues.c.digest == digest,
+                    issues.c.status == ISSUE_DONE,
+                    issues.c.item_count > 0,
+                )
+                .order_by(issues.c.period_end.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else IssueRow(**row._mapping)
+
+    def add_late_delivery(self, issue_id: int, subscriber_id: int, message_id: str) -> bool:
+        """A pending row of a sent issue for a subscriber who joined after it (a welcome
+        mail), and the issue back to ``sending`` so a sender delivers it. False if the
+        subscriber has a row of it already: each subscriber gets each issue at most once."""
+        with self.begin() as conn:
+            person = conn.execute(
+                select(subscribers.c.email, subscribers.c.name).where(
+                    subscribers.c.id == subscriber_id
+                )
+            ).one()
+            added = conn.execute(
+                self.upsert(deliveries)
+                .values(
+                    issue_id=issue_id, subscriber_id=subscriber_id, email=person.email,
+                    name=person.name, message_id=message_id, verp_token=new_verp_token(),
+                    status=PENDING, attempts=0,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[deliveries.c.issue_id, deliveries.c.subscriber_id]
+                )
+            ).rowcount  # fmt: skip
+            if added:
+                conn.execute(
+                    update(issues)
+                    .where(issues.c.id == issue_id, issues.c.status == ISSUE_DONE)
+                    .values(status=ISSUE_SENDING, completed_at=None)
+                )
+        return bool(added)
+
     def set_issue_status(
         self, issue_id: int, status: str, now: datetime, note: str | None = None
     ) -> None:
