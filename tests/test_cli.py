@@ -160,7 +160,8 @@ def test_check_of_the_sample_site_passes(site: Site, cli: CliRunner) -> None:
     assert result.err == ""
     lines = result.out.splitlines()
     assert re.fullmatch(
-        r"weekly: 3 item\(s\) in the next issue, HTML \d+ KB; due since 2017-11-20T07:00\+01:00",
+        r"weekly: 3 item\(s\) in the next issue, HTML \d+\.\d KB \(limit 90 KB\); "
+        r"due since 2017-11-20T07:00\+01:00",
         lines[0],
     )
     assert lines[-1] == "0 error(s), 0 warning(s)"

@@ -188,8 +188,8 @@ def test_after_a_failed_send_of_a_past_period_the_hint_resumes_it(
 
 
 def add_broken_feed(site: Site, *, broken: bool = True) -> None:
-    """A JSON Feed file whose one entry links to '' (no base to resolve it against)."""
-    link = '<a href="">hier</a>' if broken else "hier"
+    """A JSON Feed file whose one entry shows a relative image (no base to resolve it against)."""
+    link = '<img src="plakat.png" alt="Plakat">' if broken else "hier"
     entry = {
         "id": "anmeldung",
         "title": "Anmeldung offen",
@@ -209,7 +209,7 @@ def test_check_errors_name_the_item_and_hold_the_send(site: Site, cli: CliRunner
     add_broken_feed(site)
     check = cli("-c", site.config, "check", "weekly", "--at", AT_TEXT)
     assert check.code == 1
-    (finding,) = [line for line in check.err_lines if "link ''" in line]
+    (finding,) = [line for line in check.err_lines if "<img src=''> is not an absolute" in line]
     assert "item 'Anmeldung offen' (presse:anmeldung)" in finding
 
     held = cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT)

@@ -143,7 +143,7 @@ def test_check_errors_hold_the_next_issue_on_the_dashboard(browser: Any, desk: D
         "id": "anmeldung",
         "title": "Anmeldung offen",
         "date_published": "2017-11-21T09:00:00+01:00",
-        "content_html": '<p>Die Anmeldung läuft <a href="">hier</a>.</p>',
+        "content_html": '<p>Die Anmeldung läuft. <img src="plakat.png" alt="Plakat"></p>',
     }
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Presse", "items": [entry]}
     (desk.root / "presse.json").write_text(json.dumps(feed), encoding="utf-8")

@@ -23,6 +23,7 @@ from digest.message import Splicer
 from digest.models import Problem
 from digest.nextissue import NextPeriod
 from digest.render import Renderer
+from digest.size import HTML_SIZE_LIMIT
 from digest.store import SUBSCRIBER_STATES, IssueRow, Store, describe_error
 
 if TYPE_CHECKING:
@@ -284,12 +285,13 @@ def cmd_check(args: argparse.Namespace) -> int:
                 problems.extend(issue.problems)
                 seen_sources = True
             problems.extend(lint_issue(loaded, issue, at))
-            size = len(issue.rendered.html.encode()) // 1024
+            size = renderer.sent_size(issue.rendered) / 1024  # as the builder measures it
             when = (
                 f"; {describe_next(issue.next).removeprefix('next issue: ')}" if issue.next else ""
             )
             summaries.append(
-                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB{when}"
+                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size:.1f} KB "
+                f"(limit {HTML_SIZE_LIMIT // 1024} KB){when}"
             )
     summaries += _check_dkim(loaded, problems)
     _print_problems(problems)
@@ -586,7 +588,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             now=datetime.now(UTC),
             source=str(args.file),
         )
-    for problem in report.problems:
+    for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
     return 0

@@ -11,10 +11,14 @@ from email.message import EmailMessage
 import lxml.html
 
 from digest.models import Item, Problem
-from digest.render import HTML_SIZE_LIMIT
+from digest.size import size_problem
 
-GMAIL_CLIP_BYTES = 102 * 1024
 MAX_LINE_OCTETS = 998
+EMAIL_WIDTH = 600  # px, the body width of the packaged templates
+PRE_WRAPS = re.compile(r"white-space\s*:\s*pre-(?:wrap|line)", re.I)
+PRE_LINE_CHARS = 60  # a monospace line longer than this is wider than a phone
+STYLE_WIDTH = re.compile(r"(?:^|[;\s])(?:min-)?width\s*:\s*(\d+)px", re.I)
+TABLE_COLUMNS = 4  # a content table with more columns scrolls sideways on a phone
 REQUIRED_HEADERS = (
     "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
     "List-Unsubscribe-Post", "List-Id",
@@ -74,14 +78,20 @@ def lint_message(
         error("text part is empty")
     if unsubscribe_url not in text:
         error("text part has no unsubscribe link")
-    size = len(html.encode("utf-8"))
-    if size > HTML_SIZE_LIMIT:
-        error(f"HTML is {size // 1024} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB")
+    too_big = size_problem(len(html.encode("utf-8")))
+    if too_big:
+        error(too_big)
     problems.extend(lint_html(html, unsubscribe_url, where, items=items))
     return problems
 
 
-_ANCHOR_WITHOUT_HREF = re.compile(r"<a(?![^>]*\bhref=)(?:\s[^>]*)?>", re.I)
+# An empty reference in the HTML is a URL the sanitiser or renderer could not use (relative,
+# no scheme): the item whose body has such a link or image, or one without its URL.
+_UNUSABLE_URL = re.compile(
+    r"<a(?![^>]*\bhref=)(?:\s[^>]*)?>|<img(?![^>]*\bsrc=)(?:\s[^>]*)?>"
+    r"|\b(?:src|href)=[\"'](?!https?://|mailto:)",
+    re.I,
+)
 
 
 def item_of(reference: str, items: Sequence[Item]) -> Item | None:
@@ -92,7 +102,7 @@ def item_of(reference: str, items: Sequence[Item]) -> Item | None:
             return item
         if any(needle in item.body_html for needle in quoted):
             return item
-        if not reference and _ANCHOR_WITHOUT_HREF.search(item.body_html):
+        if not reference and _UNUSABLE_URL.search(item.body_html):
             return item
     return None
 
@@ -119,6 +129,8 @@ def lint_html(
         if not src.startswith(("https://", "http://")):
             problems.append(Problem("error", at, f"{label} is not an absolute http(s) URL"))
 
+    problems += [Problem("warning", where, message) for message in _overflow(document)]
+
     hrefs = [element.get("href", "") for element in document.iter("a")]
     for href in hrefs:
         if not href.startswith(("https://", "http://", "mailto:")):
@@ -141,3 +153,37 @@ def lint_html(
     if document.get("lang") in (None, "", "und"):
         problems.append(Problem("warning", where, "<html> has no lang attribute"))
     return problems
+
+
+def _overflow(document: lxml.html.HtmlElement) -> list[str]:
+    """What makes the email wider than its column on a phone, or than 600 px in Outlook."""
+    found: list[str] = []
+    for element in document.iter("img"):
+        width = element.get("width", "")
+        if width.isdigit() and int(width) > EMAIL_WIDTH:
+            found.append(
+                f"<img src={element.get('src', '')[:60]!r}> is {width} px wide: Outlook draws it "
+                f"at that size, wider than the {EMAIL_WIDTH} px email"
+            )
+    for element in document.iter():
+        match = STYLE_WIDTH.search(element.get("style", "") or "")
+        if match and int(match.group(1)) > EMAIL_WIDTH:
+            found.append(f"<{element.tag}> has a fixed width of {match.group(1)} px")
+    for element in document.iter("pre"):
+        longest = max((len(line) for line in element.text_content().split("\n")), default=0)
+        if longest > PRE_LINE_CHARS and not PRE_WRAPS.search(element.get("style", "") or ""):
+            found.append(
+                f"<pre> has a line of {longest} characters and does not wrap: it widens the "
+                "email on phones"
+            )
+    for element in document.iter("table"):
+        if element.get("role") == "presentation":
+            continue  # MJML's layout tables
+        columns = max((len(row.findall("td") + row.findall("th")) for row in element.iter("tr")),
+                      default=0)  # fmt: skip
+        if columns > TABLE_COLUMNS:
+            found.append(
+                f"a table with {columns} columns does not fit a phone's width: it scrolls "
+                "sideways there"
+            )
+    return found

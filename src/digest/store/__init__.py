@@ -23,6 +23,7 @@ from digest.store._deliveries import DeliveryStore
 from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
+from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     NOT_GIVEN,
@@ -73,13 +74,16 @@ from digest.store.schema import (
     ix_deliveries_sending,
     metadata,
     source_states,
+    staff_sessions,
     subscribers,
     subscriptions,
     workers,
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, StoreBase):
+class Store(
+    ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, SessionStore, StoreBase
+):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -113,6 +117,7 @@ __all__ = [
     "IssueExists",
     "IssueRow",
     "NotGiven",
+    "StaffSession",
     "Store",
     "StoredItem",
     "Subscriber",
@@ -135,6 +140,7 @@ __all__ = [
     "resolve_database_url",
     "source_states",
     "sqlite_path",
+    "staff_sessions",
     "subscribers",
     "subscriptions",
     "workers",

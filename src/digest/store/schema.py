@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -225,6 +225,21 @@ workers = Table(
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Staff login sessions (schema 7): the cookie carries a random id, the row its SHA-256, so a
+# copy of the database opens no session. A row ends when revoked (logout), when idle or past
+# its absolute end, or when its password fingerprint is no longer the configured one.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("staff_user", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 # Issue states.
