@@ -28,6 +28,8 @@ from digest.store import SUBSCRIBER_STATES, IssueRow, Store, describe_error
 
 if TYPE_CHECKING:
     from digest.deliver import DeliveryReport
+    from digest.ledger import Vet
+    from digest.schedule import Period
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -119,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=0.0, metavar="SECONDS",
         help="wait up to SECONDS for due retries of deferred (4xx) messages before returning",
     )  # fmt: skip
+    send.add_argument(
+        "--enqueue", action="store_true",
+        help="create the issue and leave its delivery to 'digest worker' processes",
+    )  # fmt: skip
     send.set_defaults(handler=cmd_send)
 
     subs = commands.add_parser("subscribers", help="manage the subscriber list")
@@ -180,7 +186,20 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=60.0, metavar="SECONDS",
         help="how often the timer checks the ledger for due periods, retries and resumes",
     )  # fmt: skip
+    run.add_argument(
+        "--standby-interval", type=float, default=10.0, metavar="SECONDS",
+        help="PostgreSQL: how often a standby 'digest run' tries to take over the lead",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
+
+    worker = commands.add_parser(
+        "worker", help="a long-running sender: deliver every issue being sent (any machine)"
+    )
+    worker.add_argument(
+        "--connections", type=_positive_int, metavar="N",
+        help="SMTP connections (sender threads); default delivery.smtp.connections",
+    )  # fmt: skip
+    worker.set_defaults(handler=cmd_worker)
 
     bounce_commands.register(commands, _load, lambda loaded: Store.open(loaded.database_url))
 
@@ -424,6 +443,16 @@ def _send(
         if not _confirm(args):
             print(f"{digest}: not sent; nothing recorded")
             return 1
+    if args.enqueue:
+        return _enqueue(
+            loaded,
+            store,
+            digest,
+            at,
+            period=upcoming.period,
+            vet=None if args.force else vet_issue(loaded, digest),
+            record_empty=not upcoming.off_schedule,
+        )
     progress = _Progress()
     try:
         result = send_digest(
@@ -461,6 +490,17 @@ def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.
     if not _confirm(args):
         print(f"{issue.digest}: not sent")
         return 1
+    if args.enqueue:
+        from digest.store.coordination import WorkSignal
+
+        if issue.status == ISSUE_PAUSED:  # staff asked again: the workers may resume it
+            store.set_issue_status(issue.id, ISSUE_SENDING, datetime.now(UTC))
+        WorkSignal(store.engine).notify()
+        due = store.counts(issue.id)[PENDING]
+        print(
+            f"{issue.digest}: issue {issue.period_key} enqueued: {due} message(s) for 'digest worker'"
+        )
+        return 0
     progress = _Progress()
     try:
         report = deliver_issue(
@@ -669,19 +709,109 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enqueue(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    at: datetime,
+    *,
+    period: Period | None = None,
+    vet: Vet | None = None,
+    record_empty: bool = True,
+) -> int:
+    """Create (or find) the issue, already confirmed and checked, and leave its delivery to
+    the ``digest worker`` processes."""
+    from digest.send import enqueue_digest
+    from digest.store import ISSUE_DONE, ISSUE_EMPTY, ISSUE_SENDING, PENDING
+
+    result = enqueue_digest(
+        loaded, store, digest, at, period=period, vet=vet, record_empty=record_empty
+    )
+    _print_problems(result.prepared.problems)
+    issue = store.issue_by_id(result.prepared.issue.id)
+    if issue.status == ISSUE_EMPTY:
+        print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
+    elif issue.status == ISSUE_DONE:
+        print(f"{digest}: issue {issue.period_key} was already sent; nothing to do")
+    elif issue.status == ISSUE_SENDING:
+        due = store.counts(issue.id)[PENDING]
+        print(f"{digest}: issue {issue.period_key} enqueued: {due} message(s) for 'digest worker'")
+    else:
+        print(f"{digest}: not enqueued")
+        return 1
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from digest.send import open_store
+    from digest.store import new_worker_id
+    from digest.store.coordination import WorkSignal
+    from digest.worker import run_worker
+
+    loaded = _load(args)
+    _log_to_stderr(args)
+    log = logging.getLogger("digest.worker")
+    worker_id = new_worker_id()
+    store = open_store(loaded, application_name=worker_id)
+    stop = threading.Event()
+    wake = WorkSignal(store.engine, worker_id)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not stop.is_set():
+            log.info("%s: stopping: the messages in flight finish", signal.Signals(signum).name)
+        stop.set()
+        wake.interrupt()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stats = run_worker(
+            loaded, store, stop, connections=args.connections, wake=wake, worker_id=worker_id
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()
+    log.info("worker %s: stopped; %d message(s) sent", worker_id, stats.sent)
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
     from digest.scheduler import run
 
     loaded = _load(args)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    _log_to_stderr(args)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return run(loaded, interval=max(args.interval, 0.5))
+    return run(
+        loaded,
+        interval=max(args.interval, 0.5),
+        standby_interval=max(args.standby_interval, 0.5),
+    )
 
 
 def cmd_sources_check(args: argparse.Namespace) -> int:
