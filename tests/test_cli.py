@@ -164,6 +164,7 @@ def test_build_writes_three_files_and_no_state(site: Site, cli: CliRunner, tmp_p
         "weekly: 3 item(s) for (2017-11-13T07:00+01:00, 2017-11-20T07:00+01:00] -> "
         f"{out / 'email.html'}, email.txt, email.eml",
         "subject: Präventionskette Ahlen: 3 neue Beiträge",
+        "next issue: due since 2017-11-20T07:00+01:00",
     ]
     assert tree(out) == ["email.eml", "email.html", "email.txt"]
     assert tree(site.root) == before  # no database, no outbox: build changes no state
@@ -182,10 +183,12 @@ def test_build_with_a_naive_at_uses_the_site_time_zone(
 
 
 def test_build_of_an_empty_period(site: Site, cli: CliRunner, tmp_path: Path) -> None:
+    # The due period is empty, so it would not go out: the next issue is the upcoming one.
     at = "2017-07-03T08:00:00+02:00"
     result = cli("-c", site.config, "build", "weekly", "--out", tmp_path, "--at", at)
     assert result.code == 0
-    assert result.out.startswith("weekly: 0 item(s) for (2017-06-26T07:00+02:00, ")
+    assert result.out.startswith("weekly: 0 item(s) for (2017-07-03T07:00+02:00, ")
+    assert "next issue: goes out 2017-07-10T07:00+02:00" in result.out
     assert result.err_lines == ["note: no items in this period; a real send would send nothing"]
     assert (tmp_path / "email.eml").is_file()
 
@@ -218,7 +221,9 @@ def test_check_of_the_sample_site_passes(site: Site, cli: CliRunner) -> None:
     assert result.err == ""
     lines = result.out.splitlines()
     assert re.fullmatch(
-        r"weekly: 3 Beiträge in der nächsten Ausgabe, HTML \d+\.\d KB \(Grenze 90 KB\)", lines[0]
+        r"weekly: 3 Beiträge in der nächsten Ausgabe, HTML \d+\.\d KB \(Grenze 90 KB\); "
+        r"fällig seit 2017-11-20T07:00\+01:00",
+        lines[0],
     )
     assert lines[-1] == "0 Fehler, 0 Warnungen"
 
@@ -249,7 +254,8 @@ def test_check_fails_on_an_error_finding(site: Site, cli: CliRunner) -> None:
         "error: digest weekly: HTML has no unsubscribe link",
     ]
     assert re.fullmatch(
-        r"weekly: 3 items in the next issue, HTML \d+\.\d KB \(limit 90 KB\)",
+        r"weekly: 3 items in the next issue, HTML \d+\.\d KB \(limit 90 KB\); "
+        r"due since 2017-11-20T07:00\+01:00",
         result.out.splitlines()[0],
     )
     assert result.out.splitlines()[-1] == "2 errors, 0 warnings"

@@ -32,7 +32,7 @@ from digest.web.reload import ChangeWatcher
 from tests.conftest import AT, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.databases import migrate_to, schema_revision
 from tests.smtp_server import free_port
-from tests.web_site import STAFF_PASSWORD, STAFF_USER, configure_web, csrf_of
+from tests.web_site import STAFF_PASSWORD, STAFF_USER, configure_web, csrf_of, hidden_fields
 
 BASE = "http://127.0.0.1:8000"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -371,7 +371,7 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
 
     page = web.client.get("/send/weekly")
     assert "2" in page.text
-    web.client.post("/send/weekly", data={"csrf": csrf_of(page.text, "/send/weekly")})
+    web.client.post("/send/weekly", data=hidden_fields(page.text, "/send/weekly"))
     web.state.jobs.wait(10)
     recipients = sorted(to for _, to, _ in web.transport.sent[1:])
     assert recipients == ["one@example.net", "two@example.net"]
@@ -467,11 +467,11 @@ def test_archive_shows_sent_issue_without_personal_links(web: Web) -> None:
     web.login()
     page = web.client.get("/send/weekly")
     web.clock.now = AT
-    web.client.post("/send/weekly", data={"csrf": csrf_of(page.text, "/send/weekly")})
+    web.client.post("/send/weekly", data=hidden_fields(page.text, "/send/weekly"))
     web.state.jobs.wait(10)
     index = web.client.get("/archive/weekly")
     links = re.findall(r'href="(/archive/weekly/[\d-]+)"', index.text)
-    assert links == ["/archive/weekly/2017-11-20-0700"]
+    assert links == ["/archive/weekly/2017-11-20-0800"]  # "send now": cut at the click
     issue = web.client.get(links[0])
     assert issue.status_code == 200
     assert subscriber.token not in issue.text and "__digest_" not in issue.text
@@ -479,7 +479,7 @@ def test_archive_shows_sent_issue_without_personal_links(web: Web) -> None:
     assert f'{BASE}/unsubscribe"' in issue.text
     feed = web.client.get("/archive/weekly/feed.atom")
     assert feed.headers["content-type"].startswith("application/atom+xml")
-    assert f"{BASE}/archive/weekly/2017-11-20-0700" in feed.text
+    assert f"{BASE}/archive/weekly/2017-11-20-0800" in feed.text
     assert web.client.get("/archive/weekly/2017-01-01-0700").status_code == 404
     assert web.client.get("/archive/nope").status_code == 404
 
@@ -618,7 +618,7 @@ def test_dashboard_lists_in_doubt_rows_and_sign_ups(site: Site) -> None:
         web.signup("pending@example.net")
         web.login()
         page = web.client.get("/send/weekly")
-        web.client.post("/send/weekly", data={"csrf": csrf_of(page.text, "/send/weekly")})
+        web.client.post("/send/weekly", data=hidden_fields(page.text, "/send/weekly"))
         web.state.jobs.wait(10)
         dashboard = web.client.get("/").text
         doubt = dashboard.split('id="doubt-heading"')[1].split("</section>")[0]

@@ -49,6 +49,14 @@ def csrf_of(html: str, action: str | None = None) -> str:
     raise AssertionError(f"no form with a CSRF token (action={action!r})")
 
 
+def hidden_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden inputs (CSRF token and the like) of the form posting to ``action``."""
+    for form in re.findall(r"<form\b[^>]*>.*?</form>", html, flags=re.S):
+        if f'action="{action}"' in form:
+            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    raise AssertionError(f"no form posting to {action!r}")
+
+
 def free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -8,23 +8,28 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import __version__
 from digest.bounces import commands as bounce_commands
 from digest.bounces.record import describe_feedback
-from digest.catalogue import UnknownLanguage, translator_for
-from digest.compose import compose_next_issue, sample_message, sample_recipient
+from digest.catalogue import Translator, UnknownLanguage, translator_for
+from digest.compose import compose_next_issue, lint_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
-from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Problem
+from digest.nextissue import NextPeriod
 from digest.render import Renderer
 from digest.size import HTML_SIZE_LIMIT
-from digest.store import SUBSCRIBER_STATES, Store, describe_error
+from digest.store import SUBSCRIBER_STATES, IssueRow, Store, describe_error
+
+if TYPE_CHECKING:
+    from digest.deliver import DeliveryReport
+    from digest.ledger import Vet
+    from digest.schedule import Period
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -96,10 +101,21 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--at", type=_parse_at, help="as of this ISO time (default: now)")
     build.set_defaults(handler=cmd_build)
 
-    send = commands.add_parser("send", help="create (or resume) the period's issue and deliver it")
+    send = commands.add_parser(
+        "send", help="deliver the due issue (or resume an unfinished one); --now: cut one now"
+    )
     send.add_argument("digest")
+    when = send.add_mutually_exclusive_group()
+    when.add_argument(
+        "--at", type=_parse_at, help="the scheduled period ending at this ISO time (or before)"
+    )
+    when.add_argument(
+        "--now",
+        action="store_true",
+        help="an off-schedule issue of everything new since the last one, cut now",
+    )
     send.add_argument(
-        "--at", type=_parse_at, help="the period ending at this ISO time (default: now)"
+        "--force", action="store_true", help="send even if 'digest check' finds errors in it"
     )
     send.add_argument(
         "--dry-run", action="store_true", help="render and count; send and write nothing"
@@ -261,9 +277,27 @@ def cmd_build(args: argparse.Namespace) -> int:
         f" -> {out / 'email.html'}, email.txt, email.eml"
     )
     print(f"subject: {issue.rendered.subject}")
+    if issue.next is not None:
+        print(describe_next(issue.next))
     if not issue.items:
         print("note: no items in this period; a real send would send nothing", file=sys.stderr)
     return 0
+
+
+def describe_next(upcoming: NextPeriod) -> str:
+    """``due since ...`` or ``goes out ...``: when the next issue is sent."""
+    if upcoming.due:
+        return f"next issue: due since {upcoming.period.end.isoformat(timespec='minutes')}"
+    return f"next issue: goes out {upcoming.sends_at.isoformat(timespec='minutes')}"
+
+
+def _next_moment(upcoming: NextPeriod, t: Translator) -> str:
+    """``digest check``'s words for when the next issue goes out, in the site's language."""
+    if upcoming.due:
+        return t.gettext(
+            "due since %(when)s", when=upcoming.period.end.isoformat(timespec="minutes")
+        )
+    return t.gettext("goes out %(when)s", when=upcoming.sends_at.isoformat(timespec="minutes"))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -286,7 +320,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     ]
     names = [args.digest] if args.digest else list(loaded.config.digests)
     renderer = Renderer(loaded)
-    recipient = sample_recipient(loaded)
     summaries: list[str] = []
     seen_sources = False
     with Store.open_for_reading(loaded.database_url) as store:
@@ -300,9 +333,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             if not seen_sources:  # sources are shared: report their problems once
                 problems.extend(issue.problems)
                 seen_sources = True
-            raw = sample_message(loaded, issue, at)
-            problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}", t))
+            problems.extend(lint_issue(loaded, issue, at))
             size = renderer.sent_size(issue.rendered) / 1024  # as the builder measures it
+            when = f"; {_next_moment(issue.next, t)}" if issue.next else ""
             summaries.append(
                 t.ngettext(
                     "%(digest)s: %(num)s item in the next issue, HTML %(size).1f KB "
@@ -314,6 +347,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     size=size,
                     limit=HTML_SIZE_LIMIT // 1024,
                 )
+                + when
             )
     summaries += _check_dkim(loaded, problems)
     _print_problems(problems)  # "error:"/"warning:" tags stay as they are, for scripts
@@ -347,25 +381,30 @@ def _check_dkim(loaded: LoadedConfig, problems: list[Problem]) -> list[str]:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    from digest.send import send_target
+
     loaded = _load(args)
     at = _moment(args, loaded)
     digest = args.digest
     loaded.digest(digest)
     if args.to:
-        return _send_test_copy(loaded, digest, at, args.to)
+        return _send_test_copy(loaded, digest, at, args.to, args.now)
     if args.dry_run:
         with Store.open_for_reading(loaded.database_url) as store:
-            issue = compose_next_issue(loaded, store, digest, at)
+            target = send_target(loaded, store, digest, at, at_given=bool(args.at), now=args.now)
+            if target.existing is not None:
+                existing = target.existing
+                print(
+                    f"{digest}: issue {existing.period_key} exists ({existing.status}); a send would resume it"
+                )
+                return 0
+            issue = compose_next_issue(loaded, store, digest, at, upcoming=target.upcoming)
             recipients = store.count_active(digest)
-            existing = store.get_issue(digest, loaded.schedule(digest).period_ending(at).key)
         _print_problems(issue.problems)
-        if existing is not None:
-            print(
-                f"{digest}: issue {existing.period_key} exists ({existing.status}); a send would resume it"
-            )
-            return 0
         print(f"dry run: {digest}: {len(issue.items)} item(s), {recipients} recipient(s)")
         print(f"subject: {issue.rendered.subject}")
+        if issue.next is not None:
+            print(describe_next(issue.next))
         for item in issue.items:
             day = item.published_at.date().isoformat() if item.dated else "(undated)"
             print(f"  {day:<10}  {item.title}")
@@ -375,62 +414,164 @@ def cmd_send(args: argparse.Namespace) -> int:
         return _send(loaded, store, digest, at, args)
 
 
+def _confirm(args: argparse.Namespace) -> bool:
+    """--yes, or 'y' at the prompt; never without a terminal."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print("not a terminal: pass --yes to send", file=sys.stderr)
+        return False
+    answer = input("Send now? [y/N] ").strip().lower()
+    return answer in ("y", "yes", "j", "ja")
+
+
 def _send(
     loaded: LoadedConfig, store: Store, digest: str, at: datetime, args: argparse.Namespace
 ) -> int:
-    from digest.deliver import raise_for_report
-    from digest.ledger import PreparedIssue
-    from digest.overview import report_summary
+    """Everything is asked and checked before the ledger is written: a declined or refused
+    send leaves no issue (and no newly collected items) behind."""
+    from digest.compose import vet_issue
+    from digest.errors import SourceError
+    from digest.ledger import IssueRefused, collect_into_store
     from digest.progress import SendProgress
-    from digest.send import send_digest
-    from digest.store import FAILED_TEMP, ISSUE_DONE, ISSUE_EMPTY, PENDING, SENT
+    from digest.send import NoSubscribers, send_digest, send_target
 
-    def confirm(prepared: PreparedIssue) -> bool:
-        issue = prepared.issue
-        pending = store.counts(issue.id)
-        due = pending[PENDING] + pending[FAILED_TEMP]
-        verb = "send" if prepared.created else "resume"
+    target = send_target(loaded, store, digest, at, at_given=bool(args.at), now=args.now)
+    if target.existing is not None:
+        return _resume(loaded, store, target.existing, args)
+    try:
+        issue = compose_next_issue(loaded, store, digest, at, upcoming=target.upcoming)
+    except SourceError:
+        # Every source failed: record how each fared (status shows it), then say so.
+        collect_into_store(loaded, store, digest, at, datetime.now(UTC))
+        raise
+    _print_problems(issue.problems)
+    upcoming = issue.next
+    assert upcoming is not None
+    if not upcoming.due:
         print(
-            f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
+            f"{digest}: nothing due; the next issue ({len(issue.items)} item(s) so far) goes "
+            f"out {upcoming.sends_at.isoformat(timespec='minutes')}; "
+            f"'digest send {digest} --now' sends them now"
         )
-        print(f"subject: {issue.subject}")
-        progress.expect(due)
-        if args.yes or not sys.stdin.isatty():
-            if not args.yes:
-                print("not a terminal: pass --yes to send", file=sys.stderr)
-                return False
-            return True
-        answer = input("Send now? [y/N] ").strip().lower()
-        return answer in ("y", "yes", "j", "ja")
+        return 0
+    existing = store.get_issue(digest, upcoming.period.key)
+    if existing is not None:
+        return _resume(loaded, store, existing, args)
+    if upcoming.off_schedule and not issue.items:
+        print(f"{digest}: nothing new since the last issue; nothing sent, nothing recorded")
+        return 0
+    recipients = store.count_active(digest)
+    if recipients == 0:
+        raise NoSubscribers(
+            f"digest {digest} has no active subscribers: nothing sent, nothing recorded "
+            "(the items wait for the first subscriber)"
+        )
+    sendable = bool(issue.items) or loaded.digest(digest).send_empty
+    if sendable:
+        print(
+            f"{digest}: issue {upcoming.period.key}: {len(issue.items)} item(s), "
+            f"{recipients} message(s) to send"
+        )
+        print(f"subject: {issue.rendered.subject}")
+        errors = [p for p in lint_issue(loaded, issue, at) if p.severity == "error"]
+        if errors and not args.force:
+            _print_problems(errors)
+            print(
+                f"{digest}: held: {len(errors)} error finding(s); nothing sent, nothing "
+                f"recorded. Fix them ('digest check {digest}') or pass --force",
+                file=sys.stderr,
+            )
+            return 1
+        if not _confirm(args):
+            print(f"{digest}: not sent; nothing recorded")
+            return 1
+    if args.enqueue:
+        return _enqueue(
+            loaded,
+            store,
+            digest,
+            at,
+            period=upcoming.period,
+            vet=None if args.force else vet_issue(loaded, digest),
+            record_empty=not upcoming.off_schedule,
+        )
+    progress = SendProgress()
+    progress.expect(recipients)
+    try:
+        result = send_digest(
+            loaded,
+            store,
+            digest,
+            at,
+            period=upcoming.period,
+            vet=None if args.force else vet_issue(loaded, digest),
+            record_empty=not upcoming.off_schedule,
+            on_result=progress.advance,
+            wait_for_retries=args.wait,
+        )
+    except IssueRefused as exc:
+        _print_problems(exc.problems)
+        raise
+    finally:
+        progress.close()
+    _print_problems(result.prepared.problems)
+    return _report(store, digest, result.prepared.issue, result.report)
+
+
+def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.Namespace) -> int:
+    from digest.send import deliver_issue
+    from digest.store import FAILED_TEMP, ISSUE_PAUSED, ISSUE_SENDING, PENDING
+
+    if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+        return _report(store, issue.digest, issue, None)
+    counts = store.counts(issue.id)
+    print(
+        f"{issue.digest}: issue {issue.period_key}: {issue.item_count} item(s), "
+        f"{counts[PENDING] + counts[FAILED_TEMP]} message(s) to resume"
+    )
+    print(f"subject: {issue.subject}")
+    if not _confirm(args):
+        print(f"{issue.digest}: not sent")
+        return 1
+    if args.enqueue:
+        from digest.store.coordination import WorkSignal
+
+        if issue.status == ISSUE_PAUSED:  # staff asked again: the workers may resume it
+            store.set_issue_status(issue.id, ISSUE_SENDING, datetime.now(UTC))
+        WorkSignal(store.engine).notify()
+        due = store.counts(issue.id)[PENDING]
+        print(
+            f"{issue.digest}: issue {issue.period_key} enqueued: {due} message(s) for 'digest worker'"
+        )
+        return 0
+    from digest.progress import SendProgress
 
     progress = SendProgress()
-    if args.enqueue:
-        return _enqueue(loaded, store, digest, at, confirm)
-    result = send_digest(
-        loaded,
-        store,
-        digest,
-        at,
-        on_prepared=confirm,
-        on_result=progress.advance,
-        wait_for_retries=args.wait,
-    )
-    progress.close()
-    _print_problems(result.prepared.problems)
-    issue = result.prepared.issue
-    if result.report is None:
-        if issue.status == ISSUE_EMPTY:
-            print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
-            return 0
+    progress.expect(counts[PENDING] + counts[FAILED_TEMP])
+    try:
+        report = deliver_issue(
+            loaded, store, issue, on_result=progress.advance, wait_for_retries=args.wait
+        )
+    finally:
+        progress.close()
+    return _report(store, issue.digest, issue, report)
+
+
+def _report(store: Store, digest: str, issue: IssueRow, report: DeliveryReport | None) -> int:
+    from digest.deliver import raise_for_report
+    from digest.overview import report_summary
+    from digest.store import ISSUE_DONE, SENT
+
+    if report is None:
         if issue.status == ISSUE_DONE:
             counts = store.counts(issue.id)
             print(
                 f"{digest}: issue {issue.period_key} was already sent ({counts[SENT]} sent); nothing to do"
             )
             return 0
-        print(f"{digest}: not sent")
-        return 1 if not args.yes else 0
-    report = result.report
+        print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
+        return 0
     print(f"{digest}: {report_summary(report.counts)}")
     if report.next_retry_at and not report.paused:
         print(
@@ -441,15 +582,26 @@ def _send(
     return 0
 
 
-def _send_test_copy(loaded: LoadedConfig, digest: str, at: datetime, address: str) -> int:
+def _send_test_copy(
+    loaded: LoadedConfig, digest: str, at: datetime, address: str, send_now: bool
+) -> int:
+    from digest.nextissue import now_period
     from digest.send import send_test_copy
     from digest.subscribers import normalise_address
     from digest.transport import default_transport
 
     address = normalise_address(address)
     with Store.open_for_reading(loaded.database_url) as store:
+        upcoming = now_period(loaded, store, digest, at) if send_now else None
         issue = send_test_copy(
-            loaded, store, digest, at, address, default_transport(loaded), datetime.now(UTC)
+            loaded,
+            store,
+            digest,
+            at,
+            address,
+            default_transport(loaded),
+            datetime.now(UTC),
+            upcoming=upcoming,
         )
     print(f"test copy of {digest} ({len(issue.items)} item(s)) sent to {address}; nothing marked")
     return 0
@@ -579,12 +731,19 @@ def _enqueue(
     store: Store,
     digest: str,
     at: datetime,
-    confirm: Callable[[Any], bool],
+    *,
+    period: Period | None = None,
+    vet: Vet | None = None,
+    record_empty: bool = True,
 ) -> int:
+    """Create (or find) the issue, already confirmed and checked, and leave its delivery to
+    the ``digest worker`` processes."""
     from digest.send import enqueue_digest
     from digest.store import ISSUE_DONE, ISSUE_EMPTY, ISSUE_SENDING, PENDING
 
-    result = enqueue_digest(loaded, store, digest, at, on_prepared=confirm)
+    result = enqueue_digest(
+        loaded, store, digest, at, period=period, vet=vet, record_empty=record_empty
+    )
     _print_problems(result.prepared.problems)
     issue = store.issue_by_id(result.prepared.issue.id)
     if issue.status == ISSUE_EMPTY:

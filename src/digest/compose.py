@@ -10,10 +10,13 @@ from datetime import datetime
 
 from digest.clock import Clock, utc_now
 from digest.config import LoadedConfig
+from digest.errors import DigestError
 from digest.i18n import greeting, labels_for
-from digest.ledger import preview, render_selection
+from digest.ledger import Selection, Vet, preview_candidates, render_selection, select
+from digest.lint import lint_message
 from digest.message import Recipient, make_message_id, message_template
 from digest.models import Item, Problem, RenderedIssue
+from digest.nextissue import NextPeriod, next_selection
 from digest.render import Renderer
 from digest.schedule import Period
 from digest.store import Store
@@ -27,6 +30,7 @@ class ComposedIssue:
     left_out: list[Item]
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
+    next: NextPeriod | None = None  # which period and when it goes out; None: not known
 
 
 def sample_recipient(loaded: LoadedConfig) -> Recipient:
@@ -51,10 +55,16 @@ def compose_next_issue(
     renderer: Renderer | None = None,
     *,
     clock: Clock = utc_now,
+    upcoming: NextPeriod | None = None,
 ) -> ComposedIssue:
-    """The issue for the period that ends at the last scheduled fire at or before ``as_of``,
-    as the ledger would choose it now (``clock``); writes nothing."""
-    selection, problems = preview(loaded, store, digest_name, as_of, clock=clock)
+    """The next issue as of ``as_of`` (:mod:`digest.nextissue`), or the issue of
+    ``upcoming`` (a send-now cut, a period asked for by ``--at``), as the ledger would
+    choose it now (``clock``); writes nothing."""
+    candidates, problems = preview_candidates(loaded, store, digest_name, as_of, clock=clock)
+    if upcoming is not None:
+        selection = select(loaded, store, digest_name, upcoming.period, clock(), candidates)
+    else:
+        upcoming, selection = next_selection(loaded, store, digest_name, as_of, clock(), candidates)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
@@ -63,6 +73,29 @@ def compose_next_issue(
         left_out=[stored.item for stored in selection.left_out],
         rendered=rendered,
         problems=problems,
+        next=upcoming,
+    )
+
+
+def vet_issue(loaded: LoadedConfig, digest_name: str) -> Vet:
+    """The check of a new issue before it is frozen: its sample message linted, findings
+    naming the item they come from (the ledger refuses an issue with error findings)."""
+
+    def vet(selection: Selection, rendered: RenderedIssue) -> list[Problem]:
+        issue = ComposedIssue(
+            digest_name, selection.period, selection.items, [], rendered, (), None
+        )
+        return lint_issue(loaded, issue, selection.period.end)
+
+    return vet
+
+
+def lint_issue(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -> list[Problem]:
+    """``digest check``'s findings for the issue's sample message, each naming its item."""
+    raw = sample_message(loaded, issue, date)
+    unsubscribe = sample_recipient(loaded).unsubscribe_url
+    return lint_message(
+        raw, unsubscribe, f"digest {issue.digest}", loaded.translator, items=issue.items
     )
 
 
@@ -75,3 +108,27 @@ def sample_message(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
         date=date,
     )
+
+
+@dataclass(frozen=True)
+class NextIssueSummary:
+    """The dashboard's line about the next issue: when, how many items, and what holds it
+    (error findings, or an error that keeps it from being built)."""
+
+    next: NextPeriod | None
+    items: int
+    held: tuple[Problem, ...]
+    error: str | None = None
+
+
+def next_issue_summary(
+    loaded: LoadedConfig, store: Store, digest_name: str, as_of: datetime
+) -> NextIssueSummary:
+    try:
+        issue = compose_next_issue(loaded, store, digest_name, as_of)
+    except DigestError as exc:
+        return NextIssueSummary(None, 0, (), str(exc))
+    sendable = bool(issue.items) or loaded.digest(digest_name).send_empty
+    findings = lint_issue(loaded, issue, as_of) if sendable else []
+    held = tuple(problem for problem in findings if problem.severity == "error")
+    return NextIssueSummary(issue.next, len(issue.items), held)

@@ -20,7 +20,7 @@ no later than the start" keeps meaning "was there when the digest started".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,8 +41,10 @@ from digest.store import (
     ISSUE_EMPTY,
     ISSUE_SENDING,
     ISSUE_SKIPPED,
+    NOT_GIVEN,
     IssueExists,
     IssueRow,
+    NotGiven,
     Store,
     StoredItem,
 )
@@ -131,7 +133,7 @@ def select(
         source_starts=source_starts(store.sources_first_seen(), pool),
         backfill=_backfill(digest.backfill_days, period),
     )
-    issue_start = previous.period_end if previous else state[1]
+    issue_start = previous.period_end.astimezone(period.end.tzinfo) if previous else state[1]
     return Selection(Period(issue_start, period.end), chosen, left_out, start)
 
 
@@ -142,18 +144,17 @@ def _backfill(days: float | None, period: Period) -> timedelta:
     return period.end - period.start if period.start else timedelta(days=7)
 
 
-def preview(
+def preview_candidates(
     loaded: LoadedConfig,
     store: Store,
     digest_name: str,
     as_of: datetime,
     *,
     clock: Clock = utc_now,
-) -> tuple[Selection, tuple[Problem, ...]]:
-    """The next issue's selection as if the sources were collected now, writing nothing:
-    for ``digest build``, ``send --dry-run``, the preview page and the confirmation prompt."""
+) -> tuple[list[StoredItem], tuple[Problem, ...]]:
+    """The digest's unsent items as if the sources were collected now, writing nothing: for
+    ``digest build``, ``send --dry-run``, the preview page and the confirmation prompt."""
     now = clock()
-    period = loaded.schedule(digest_name).period_ending(as_of)
     sources = sources_for(loaded, digest_name)
     # unconditional: a preview needs the items, not a 304
     collection = collect(sources, as_of, clock=clock)
@@ -175,7 +176,7 @@ def preview(
         for uid, stored in unsent.items()
         if uid not in current and stored.item.source not in complete
     ]
-    return select(loaded, store, digest_name, period, now, candidates), collection.problems
+    return candidates, collection.problems
 
 
 def collect_into_store(
@@ -238,6 +239,25 @@ def render_selection(
     return replace(selection, chosen=chosen, left_out=[*held, *selection.left_out]), rendered
 
 
+class IssueRefused(DigestError):
+    """The issue was not created: ``vet`` found errors in it, or another issue went out
+    since the caller looked (``after``). Nothing was written but the collected items."""
+
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), period_key: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+        self.period_key = period_key
+
+
+class NothingToSend(DigestError):
+    """A send-now issue would have no items: nothing is recorded."""
+
+
+Vet = Callable[[Selection, RenderedIssue], Sequence[Problem]]
+
+
 def prepare_issue(
     loaded: LoadedConfig,
     store: Store,
@@ -247,19 +267,33 @@ def prepare_issue(
     now: datetime,
     renderer: Renderer | None = None,
     skip: bool = False,
+    period: Period | None = None,
+    vet: Vet | None = None,
+    after: int | NotGiven | None = NOT_GIVEN,
+    record_empty: bool = True,
 ) -> PreparedIssue:
     """Create, or find, the issue for the period that ends at the last fire at or before
-    ``as_of``. Idempotent: a second call (or a racing process) gets the same issue. ``now``
-    (read once from the real clock) stamps the fetches, first seen and the creation.
+    ``as_of`` (or for ``period``: a send-now cut). Idempotent: a second call (or a racing
+    process) gets the same issue. ``now`` (read once from the real clock) stamps the fetches,
+    first seen and the creation.
 
     ``skip`` (the scheduler's ``catch_up: skip``) freezes the period's items as status
     ``skipped`` with no deliveries: they are never mailed. An issue with no items is recorded
-    as ``empty`` and not sent, unless the digest says ``send_empty: true``."""
-    period = loaded.schedule(digest_name).period_ending(as_of)
+    as ``empty`` and not sent, unless the digest says ``send_empty: true``.
+
+    Before a new issue is frozen, ``vet`` sees it: error findings refuse it
+    (:class:`IssueRefused`, nothing created). ``after`` is the id of the latest issue the
+    caller saw (None: none yet); if another issue was created since, the request is a
+    repeat (a double click) and is refused in the same transaction that would create it.
+    Without ``record_empty`` (send now) an issue with nothing to send is not recorded:
+    :class:`NothingToSend`."""
+    period = period or loaded.schedule(digest_name).period_ending(as_of)
     existing = store.get_issue(digest_name, period.key)
     if existing is not None:
         return PreparedIssue(existing, created=False)
     latest = store.latest_issue(digest_name)
+    if not isinstance(after, NotGiven) and (latest.id if latest else None) != after:
+        raise IssueRefused(_repeat_message(digest_name, latest))
     if latest is not None and latest.period_end > period.end:
         raise DigestError(
             f"digest {digest_name}: the issue of {latest.period_key} is newer than the period "
@@ -269,6 +303,21 @@ def prepare_issue(
     selection, rendered = render_selection(
         renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, now)
     )
+    sendable = bool(selection.chosen) or loaded.digest(digest_name).send_empty
+    if not sendable and not record_empty and not skip:
+        raise NothingToSend(
+            f"digest {digest_name}: nothing new since the last issue; nothing sent, nothing "
+            "recorded"
+        )
+    if vet is not None and sendable and not skip:
+        findings = [problem for problem in vet(selection, rendered) if problem.severity == "error"]
+        if findings:
+            raise IssueRefused(
+                f"digest {digest_name}: issue {period.key} held: {len(findings)} error "
+                f"finding(s) ({findings[0].message}); fix them, or send with --force",
+                findings,
+                period.key,
+            )
     domain = sender_domain(loaded.config.delivery)
     hint = f"{digest_name}.{period.slug}"
     try:
@@ -277,11 +326,7 @@ def prepare_issue(
             period_key=period.key,
             period_start=selection.period.start,
             period_end=period.end,
-            status=ISSUE_SKIPPED
-            if skip
-            else ISSUE_SENDING
-            if selection.chosen or loaded.digest(digest_name).send_empty
-            else ISSUE_EMPTY,
+            status=ISSUE_SKIPPED if skip else ISSUE_SENDING if sendable else ISSUE_EMPTY,
             subject=rendered.subject,
             preheader=rendered.preheader,
             html=rendered.html,
@@ -290,10 +335,22 @@ def prepare_issue(
             now=now,
             message_id=lambda: make_message_id(domain, hint),
             start=selection.start,
+            after=after,
         )
     except IssueExists:
         found = store.get_issue(digest_name, period.key)
         if found is None:  # the constraint that fired was another one: a real conflict
+            if not isinstance(after, NotGiven):
+                raise IssueRefused(
+                    _repeat_message(digest_name, store.latest_issue(digest_name))
+                ) from None
             raise
         return PreparedIssue(found, created=False, problems=problems)
     return PreparedIssue(issue, created=True, problems=problems)
+
+
+def _repeat_message(digest_name: str, latest: IssueRow | None) -> str:
+    key = latest.period_key if latest else "?"
+    return (
+        f"digest {digest_name}: issue {key} went out since this send was asked for; not sent again"
+    )

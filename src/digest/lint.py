@@ -7,13 +7,13 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 
 import lxml.html
 
 from digest.catalogue import Translator, default_translator
-from digest.models import Problem
+from digest.models import Item, Problem
 from digest.size import size_problem
 
 MAX_LINE_OCTETS = 998
@@ -32,9 +32,15 @@ _REMOTE_FONT = re.compile(
 
 
 def lint_message(
-    raw: bytes, unsubscribe_url: str, where: str, t: Translator | None = None
+    raw: bytes,
+    unsubscribe_url: str,
+    where: str,
+    t: Translator | None = None,
+    *,
+    items: Sequence[Item] = (),
 ) -> list[Problem]:
-    """Findings for one built message; ``unsubscribe_url`` is the recipient's own link."""
+    """Findings for one built message; ``unsubscribe_url`` is the recipient's own link. A
+    finding about a link or an image names the item of ``items`` it comes from."""
     problems: list[Problem] = []
     _ = (t or default_translator()).gettext
 
@@ -101,12 +107,44 @@ def lint_message(
     too_big = size_problem(len(html.encode("utf-8")), t)
     if too_big:
         error(too_big)
-    problems.extend(lint_html(html, unsubscribe_url, where, t))
+    problems.extend(lint_html(html, unsubscribe_url, where, t, items=items))
     return problems
 
 
+# An empty reference in the HTML is a URL the sanitiser or renderer could not use (relative,
+# no scheme): the item whose body has such a link or image, or one without its URL.
+_UNUSABLE_URL = re.compile(
+    r"<a(?![^>]*\bhref=)(?:\s[^>]*)?>|<img(?![^>]*\bsrc=)(?:\s[^>]*)?>"
+    r"|\b(?:src|href)=[\"'](?!https?://|mailto:)",
+    re.I,
+)
+
+
+def item_of(reference: str, items: Sequence[Item]) -> Item | None:
+    """The item whose link, image or body holds ``reference`` (an href or a src)."""
+    quoted = (f'href="{reference}"', f'src="{reference}"', f"href='{reference}'")
+    for item in items:
+        if reference in (item.url, item.image.src if item.image else None):
+            return item
+        if any(needle in item.body_html for needle in quoted):
+            return item
+        if not reference and _UNUSABLE_URL.search(item.body_html):
+            return item
+    return None
+
+
+def _where(where: str, reference: str, items: Sequence[Item]) -> str:
+    item = item_of(reference, items)
+    return where if item is None else f"{where}: item {item.title!r} ({item.uid})"
+
+
 def lint_html(
-    html: str, unsubscribe_url: str, where: str, t: Translator | None = None
+    html: str,
+    unsubscribe_url: str,
+    where: str,
+    t: Translator | None = None,
+    *,
+    items: Sequence[Item] = (),
 ) -> list[Problem]:
     problems: list[Problem] = []
     _ = (t or default_translator()).gettext
@@ -115,14 +153,15 @@ def lint_html(
     for element in document.iter("img"):
         src = element.get("src", "")
         label = f"<img src={src[:60]!r}>"
+        at = _where(where, src, items)
         if element.get("alt") is None:
-            problems.append(Problem("error", where, _("%(img)s has no alt attribute", img=label)))
+            problems.append(Problem("error", at, _("%(img)s has no alt attribute", img=label)))
         if not element.get("width"):
             message = _("%(img)s has no width attribute (Outlook)", img=label)
-            problems.append(Problem("warning", where, message))
+            problems.append(Problem("warning", at, message))
         if not src.startswith(("https://", "http://")):
             message = _("%(img)s is not an absolute http(s) URL", img=label)
-            problems.append(Problem("error", where, message))
+            problems.append(Problem("error", at, message))
 
     problems += [Problem("warning", where, message) for message in _overflow(document, _)]
 
@@ -130,7 +169,7 @@ def lint_html(
     for href in hrefs:
         if not href.startswith(("https://", "http://", "mailto:")):
             message = _("link %(href)s is not absolute http(s)/mailto", href=repr(href[:80]))
-            problems.append(Problem("error", where, message))
+            problems.append(Problem("error", _where(where, href, items), message))
     if unsubscribe_url not in hrefs:
         problems.append(Problem("error", where, _("HTML has no unsubscribe link")))
 

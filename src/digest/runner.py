@@ -3,19 +3,29 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from digest.bounces.policy import paused_for_feedback
+from digest.compose import vet_issue
 from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryReport, utc_now
 from digest.errors import DigestError
-from digest.ledger import PreparedIssue, prepare_issue
+from digest.ledger import IssueRefused, PreparedIssue, prepare_issue
+from digest.notify import (
+    failed_subject,
+    held_hint,
+    held_subject,
+    notify_staff,
+    paused_subject,
+)
 from digest.overview import report_summary
 from digest.plan import due_fires, plan_catch_up
 from digest.schedule import Period
-from digest.send import deliver_issue, send_digest
+from digest.send import NoSubscribers, deliver_issue, send_digest
 from digest.store import (
     FAILED_TEMP,
     ISSUE_DONE,
@@ -58,6 +68,7 @@ class Runner:
         self.lock = threading.Lock()
         self._paused_tried: dict[int, datetime] = {}
         self._waiting: set[tuple[str, str]] = set()
+        self._told: set[tuple[str, str]] = set()  # (digest, notice) logged or mailed once
 
     def tick(self, reason: str = "timer") -> None:
         while not self.lock.acquire(timeout=0.2):
@@ -70,8 +81,13 @@ class Runner:
                     return
                 try:
                     self.run_digest(name)
+                except IssueRefused as exc:
+                    self._held(name, exc)
+                except NoSubscribers as exc:
+                    self._once(name, str(exc), functools.partial(log.info, "%s", exc))
                 except DigestError as exc:
                     log.error("%s: %s", name, exc)
+                    self._notify_once(name, failed_subject, "", str(exc))
                 except Exception:  # one bad digest or a database hiccup must not end the process
                     log.exception("%s: unexpected error; trying again at the next tick", name)
         finally:
@@ -165,6 +181,7 @@ class Runner:
             clock=self.clock,
             on_prepared=prepared_hook,
             stop=self.stop,
+            vet=vet_issue(self.loaded, name),
         )
         for problem in result.prepared.problems:
             log.warning("%s: %s", name, problem)
@@ -225,8 +242,10 @@ class Runner:
         if report.paused:
             self._paused_tried[issue.id] = self.clock()  # next try after ``paused_retry``
             log.warning("%s: issue %s paused: %s (%s)", name, key, report.paused, summary)
+            self._notify_once(name, paused_subject, key, f"{report.paused} ({summary})")
         elif report.error:
             log.error("%s: issue %s: %s (%s)", name, key, report.error, summary)
+            self._notify_once(name, failed_subject, key, f"{key}: {report.error} ({summary})")
         elif report.complete:
             log.info("%s: issue %s done: %s", name, key, summary)
         elif self.stop.is_set():
@@ -241,3 +260,31 @@ class Runner:
             )
         else:
             log.info("%s: issue %s: %s", name, key, summary)
+
+    def _held(self, name: str, refused: IssueRefused) -> None:
+        """Error findings hold a due issue: nothing is created; the next tick tries again
+        (fixed content goes out then). Staff hear of it once per finding set."""
+        details = "\n".join(str(problem) for problem in refused.problems) or str(refused)
+        log.warning("%s: %s", name, refused)
+        hint = held_hint(self.loaded, name)
+        self._notify_once(name, held_subject, refused.period_key, f"{details}\n\n{hint}")
+
+    def _notify_once(
+        self,
+        name: str,
+        subject_of: Callable[[LoadedConfig, str, str], str],
+        period: str,
+        details: str,
+    ) -> None:
+        subject = subject_of(self.loaded, name, period)
+
+        def send() -> None:
+            notify_staff(self.loaded, name, subject, details, self.clock(), self.transport)
+
+        self._once(name, f"{subject}\n{details}", send)
+
+    def _once(self, name: str, notice: str, action: Callable[[], None]) -> None:
+        if (name, notice) in self._told:
+            return
+        self._told.add((name, notice))
+        action()

@@ -14,14 +14,20 @@ from digest.compose import ComposedIssue, compose_next_issue, sample_recipient
 from digest.config import LoadedConfig
 from digest.deliver import DeliveryOptions, DeliveryReport, IssueDelivery, IssueMail
 from digest.dkim import signer_for
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, DigestError
 from digest.i18n import greeting, labels_for
-from digest.ledger import PreparedIssue, prepare_issue
+from digest.ledger import PreparedIssue, Vet, prepare_issue
 from digest.message import Recipient, envelope_sender, make_message_id, message_template
 from digest.models import RenderedIssue
-from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
+from digest.nextissue import NextPeriod, now_period
+from digest.schedule import Period
+from digest.store import ISSUE_PAUSED, ISSUE_SENDING, NOT_GIVEN, IssueRow, NotGiven, Store
 from digest.store.coordination import WorkSignal
 from digest.transport import Transport, TransportOutcome, default_transport
+
+
+class NoSubscribers(DigestError):
+    """The digest has no active subscriber: no issue is created, its items wait."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,35 @@ def send_digest(
     on_prepared: Callable[[PreparedIssue], bool] | None = None,
     on_result: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    period: Period | None = None,
+    vet: Vet | None = None,
+    after: int | NotGiven | None = NOT_GIVEN,
+    record_empty: bool = True,
 ) -> SendResult:
-    """Create or resume the issue of the period ending at ``as_of`` and deliver what is due;
-    ``clock`` stamps what happens (fetched, created, sent). ``on_prepared`` may return False
-    to stop before anything is sent (confirmation)."""
-    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
+    """Create or resume the issue of the period ending at ``as_of`` (or of ``period``, a
+    send-now cut) and deliver what is due; ``clock`` stamps what happens (fetched, created,
+    sent). ``on_prepared`` may return False to stop before anything is sent. ``vet`` and
+    ``after`` go to :func:`prepare_issue` (error findings and repeats refuse the issue).
+
+    A new issue needs an active subscriber: without one nothing is created
+    (:class:`NoSubscribers`), so the items wait for the first subscriber."""
+    period = period or loaded.schedule(digest).period_ending(as_of)
+    if store.get_issue(digest, period.key) is None and store.count_active(digest) == 0:
+        raise NoSubscribers(
+            f"digest {digest} has no active subscribers: nothing sent, nothing recorded "
+            "(the items wait for the first subscriber)"
+        )
+    prepared = prepare_issue(
+        loaded,
+        store,
+        digest,
+        as_of,
+        now=clock(),
+        period=period,
+        vet=vet,
+        after=after,
+        record_empty=record_empty,
+    )
     issue = prepared.issue
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return SendResult(prepared, None)
@@ -125,11 +155,24 @@ def enqueue_digest(
     *,
     clock: Clock = utc_now,
     on_prepared: Callable[[PreparedIssue], bool] | None = None,
+    period: Period | None = None,
+    vet: Vet | None = None,
+    record_empty: bool = True,
 ) -> SendResult:
     """``digest send --enqueue``: create (or find) the issue of the period ending at
-    ``as_of`` and leave its delivery to the ``digest worker`` processes, woken at once
-    (NOTIFY on PostgreSQL; SQLite workers find it at their next poll)."""
-    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
+    ``as_of`` (or of ``period``) and leave its delivery to the ``digest worker`` processes,
+    woken at once (NOTIFY on PostgreSQL; SQLite workers find it at their next poll).
+    ``vet`` and ``record_empty`` as for :func:`send_digest`."""
+    prepared = prepare_issue(
+        loaded,
+        store,
+        digest,
+        as_of,
+        now=clock(),
+        period=period,
+        vet=vet,
+        record_empty=record_empty,
+    )
     if prepared.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return SendResult(prepared, None)
     if on_prepared is not None and not on_prepared(prepared):
@@ -176,11 +219,13 @@ def send_test_copy(
     address: str,
     transport: Transport,
     now: datetime,
+    *,
+    upcoming: NextPeriod | None = None,
 ) -> ComposedIssue:
-    """One copy of the next issue as of ``as_of`` to ``address``, dated ``now``, with the
-    sample recipient's links; writes nothing and marks nothing (``digest send --to`` and the
-    staff page)."""
-    issue = compose_next_issue(loaded, store, digest, as_of, clock=lambda: now)
+    """One copy of the next issue as of ``as_of`` (or of ``upcoming``: a send-now cut) to
+    ``address``, dated ``now``, with the sample recipient's links; writes nothing and marks
+    nothing (``digest send --to`` and the staff page)."""
+    issue = compose_next_issue(loaded, store, digest, as_of, clock=lambda: now, upcoming=upcoming)
     template = message_template(loaded, digest, issue.rendered)
     sample = sample_recipient(loaded)
     recipient = Recipient(
@@ -204,3 +249,31 @@ def send_test_copy(
     finally:
         connection.close()
     return issue
+
+
+@dataclass(frozen=True)
+class SendTarget:
+    """What ``digest send`` is about: the period asked for (None: the next issue, which
+    only a composition with the sources read can tell) and its issue, if it has one."""
+
+    upcoming: NextPeriod | None
+    existing: IssueRow | None
+
+
+def send_target(
+    loaded: LoadedConfig, store: Store, digest: str, as_of: datetime, *, at_given: bool, now: bool
+) -> SendTarget:
+    """``--now``: the off-schedule cut at ``as_of``; ``--at``: the scheduled period ending at
+    the last fire at or before it; neither: the oldest unfinished issue (a resume), else the
+    next issue."""
+    if now:
+        upcoming = now_period(loaded, store, digest, as_of)
+        return SendTarget(upcoming, store.get_issue(digest, upcoming.period.key))
+    if at_given:
+        period = loaded.schedule(digest).period_ending(as_of)
+        return SendTarget(NextPeriod(period, True, period.end), store.get_issue(digest, period.key))
+    unfinished = store.unfinished_issues(digest)
+    if unfinished:
+        issue = unfinished[0]
+        return SendTarget(None, issue)
+    return SendTarget(None, None)

@@ -173,6 +173,11 @@ class DigestConfig(FilterFields):
         default=False, description="Send an issue with no items (default: record it, send nothing)."
     )
     send_window: SendWindowConfig | None = None
+    welcome: Literal["latest"] | None = Field(
+        default=None,
+        description="latest: a subscriber who confirms a sign-up gets the latest sent issue "
+        "at once (default: nothing until the next issue).",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -221,6 +226,11 @@ class DeliveryConfig(_Model):
     list_unsubscribe_mailto: str | None = None
     list_id: str | None = None
     retry: RetryConfig = RetryConfig()
+    notify: str | None = Field(
+        default=None,
+        description="Who is mailed when a scheduled send is held by check errors, paused or "
+        "failed; default web.staff_email.",
+    )
     dkim: DkimConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -234,7 +244,7 @@ class DeliveryConfig(_Model):
             raise ValueError(str(exc).removeprefix("value: ")) from None
         return value
 
-    @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
+    @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id", "notify")
     @classmethod
     def _header_safe(cls, value: str | None) -> str | None:
         if value is not None:

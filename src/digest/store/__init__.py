@@ -26,10 +26,12 @@ from digest.store._items import ItemStore
 from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
+    NOT_GIVEN,
     Consent,
     DeliveryRow,
     IssueExists,
     IssueRow,
+    NotGiven,
     StoredItem,
     Subscriber,
     item_from_json,
@@ -95,6 +97,7 @@ __all__ = [
     "ISSUE_PAUSED",
     "ISSUE_SENDING",
     "ISSUE_SKIPPED",
+    "NOT_GIVEN",
     "PENDING",
     "SCHEMA_VERSION",
     "SENDING",
@@ -113,6 +116,7 @@ __all__ = [
     "DeliveryRow",
     "IssueExists",
     "IssueRow",
+    "NotGiven",
     "StaffSession",
     "Store",
     "StoredItem",

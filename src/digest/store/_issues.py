@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.bounces.verp import new_token as new_verp_token
 from digest.store._base import StoreBase
-from digest.store.rows import IssueExists, IssueRow
+from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NotGiven
 from digest.store.schema import (
     ISSUE_DONE,
     ISSUE_PAUSED,
@@ -95,10 +95,15 @@ class IssueStore(StoreBase):
         now: datetime,
         message_id: Callable[[], str],
         start: tuple[datetime, datetime] | None = None,
+        after: int | NotGiven | None = NOT_GIVEN,
     ) -> IssueRow:
         """Freeze an issue with its items and one pending delivery per active subscriber,
-        in one transaction. Raises :class:`IssueExists` if the period already has one."""
+        in one transaction. Raises :class:`IssueExists` if the period already has one, or if
+        ``after`` (the id of the latest issue the caller saw, None for none) is given and
+        another issue of the digest was created since: a repeated "send now"."""
         with self.begin() as conn:
+            if not isinstance(after, NotGiven):
+                self._check_latest(conn, digest, after)
             if start is not None:  # the first issue of a digest: a racing one may add it too
                 conn.execute(
                     self.upsert(digests)
@@ -141,6 +146,18 @@ class IssueStore(StoreBase):
             if status == ISSUE_SENDING:
                 self._add_deliveries(conn, issue_id, digest, message_id)
         return self.issue_by_id(int(issue_id))
+
+    def _check_latest(self, conn: Connection, digest: str, after: int | None) -> None:
+        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE serialises writers already
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:d))"), {"d": digest})
+        latest = conn.execute(
+            select(issues.c.id)
+            .where(issues.c.digest == digest)
+            .order_by(issues.c.period_end.desc())
+            .limit(1)
+        ).scalar()
+        if latest != after:
+            raise IssueExists(f"{digest}: issue {latest} was created since")
 
     def _add_deliveries(
         self, conn: Connection, issue_id: int, digest: str, message_id: Callable[[], str]
@@ -187,6 +204,50 @@ class IssueStore(StoreBase):
                     for row in recipients
                 ],
             )  # fmt: skip
+
+    def latest_sent_issue(self, digest: str) -> IssueRow | None:
+        """The newest issue of ``digest`` that went out (status done) with items."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(issues)
+                .where(
+                    issues.c.digest == digest,
+                    issues.c.status == ISSUE_DONE,
+                    issues.c.item_count > 0,
+                )
+                .order_by(issues.c.period_end.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else IssueRow(**row._mapping)
+
+    def add_late_delivery(self, issue_id: int, subscriber_id: int, message_id: str) -> bool:
+        """A pending row of a sent issue for a subscriber who joined after it (a welcome
+        mail), and the issue back to ``sending`` so a sender delivers it. False if the
+        subscriber has a row of it already: each subscriber gets each issue at most once."""
+        with self.begin() as conn:
+            person = conn.execute(
+                select(subscribers.c.email, subscribers.c.name).where(
+                    subscribers.c.id == subscriber_id
+                )
+            ).one()
+            added = conn.execute(
+                self.upsert(deliveries)
+                .values(
+                    issue_id=issue_id, subscriber_id=subscriber_id, email=person.email,
+                    name=person.name, message_id=message_id, verp_token=new_verp_token(),
+                    status=PENDING, attempts=0,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[deliveries.c.issue_id, deliveries.c.subscriber_id]
+                )
+            ).rowcount  # fmt: skip
+            if added:
+                conn.execute(
+                    update(issues)
+                    .where(issues.c.id == issue_id, issues.c.status == ISSUE_DONE)
+                    .values(status=ISSUE_SENDING, completed_at=None)
+                )
+        return bool(added)
 
     def set_issue_status(
         self, issue_id: int, status: str, now: datetime, note: str | None = None

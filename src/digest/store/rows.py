@@ -79,6 +79,13 @@ class Consent:
     confirm_user_agent: str | None
 
 
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: an optional argument left out (None is a value)."""
+
+
+NOT_GIVEN = NotGiven()
+
+
 class IssueExists(StoreError):
     """Another sender created the issue for this period first."""
 

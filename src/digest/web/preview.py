@@ -21,10 +21,15 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from digest.collect import collect, newest_first
-from digest.compose import ComposedIssue, compose_next_issue, sample_message, sample_recipient
+from digest.compose import (
+    ComposedIssue,
+    compose_next_issue,
+    lint_issue,
+    sample_message,
+    sample_recipient,
+)
 from digest.config import FolderSourceConfig, LoadedConfig
 from digest.errors import DigestError
-from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Item, Problem
 from digest.render import template_paths
@@ -117,8 +122,7 @@ def _build(state: WebState, digest: str, at: datetime | None) -> Preview:
     issue = compose_next_issue(loaded, state.store, digest, moment)
     raw = sample_message(loaded, issue, moment)
     problems = list(issue.problems)
-    unsubscribe_url = sample_recipient(loaded).unsubscribe_url
-    problems += lint_message(raw, unsubscribe_url, f"digest {digest}", loaded.translator)
+    problems += lint_issue(loaded, issue, moment)
     return Preview(
         loaded,
         issue,

@@ -11,8 +11,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.compose import compose_next_issue, next_issue_summary, vet_issue
+from digest.ledger import IssueRefused, NothingToSend
+from digest.nextissue import now_period
 from digest.overview import delivery_summary, overview
-from digest.send import send_digest, send_test_copy
+from digest.send import NoSubscribers, send_digest, send_test_copy
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import default_transport
 from digest.web.guards import forbidden, staff_action, staff_gate
@@ -152,8 +155,13 @@ async def dashboard(request: Request) -> Response:
 def _dashboard_data(state: WebState) -> dict[str, Any]:
     now = state.now()
     status = overview(state.loaded, state.store, now, state.loaded.translator)
+    current = state.reload_config()  # the next issue follows content and config edits
     return {
         "rows": status.digests,
+        "upcoming": {
+            row.name: next_issue_summary(current, state.store, row.name, now)
+            for row in status.digests
+        },
         "sources": [source for source in status.sources if source.configured],
         "in_doubt": status.in_doubt,
         "consents": state.store.recent_consents(10),
@@ -174,26 +182,45 @@ async def send_page(request: Request) -> Response:
     loaded = state.loaded
     if name not in loaded.config.digests:
         return state.message(request, state.texts["not_found_title"], name, status_code=404)
-    now = state.now()
-    end = loaded.schedule(name).period_ending(now).end
-    count = await run_in_threadpool(state.store.count_active, name)
+    offer = await run_in_threadpool(_send_offer, state, name)
     return state.render(
         request,
         "send_confirm.html",
         staff=gate.staff,
         name=name,
         digest=loaded.digest(name),
-        body=loaded.translator.ngettext(
-            "The issue for the period up to %(end)s goes to %(num)s subscriber. An issue that "
-            "was already sent is not sent again.",
-            "The issue for the period up to %(end)s goes to %(num)s subscribers. An issue that "
-            "was already sent is not sent again.",
-            count,
-            end=state.formatters.datetime(end, "short"),
-        ),
+        body=offer["body"],
+        sendable=offer["sendable"],
+        after=offer["after"],
         can_act=gate.staff is not None,
         csrf=state.signer.csrf_token(f"send:{name}", gate.staff),
     )
+
+
+def _send_offer(state: WebState, name: str) -> dict[str, Any]:
+    """What "send now" would send: the off-schedule issue cut at this moment. The form
+    carries the latest issue's id: a second post of it (a double click, a reload) finds a
+    newer issue in the ledger and sends nothing."""
+    loaded = state.reload_config()
+    now = state.now()
+    latest = state.store.latest_issue(name)
+    upcoming = now_period(loaded, state.store, name, now)
+    issue = compose_next_issue(loaded, state.store, name, now, upcoming=upcoming)
+    count = state.store.count_active(name)
+    start = issue.period.start
+    since = state.formatters.datetime(start, "short") if start else "–"
+    texts = state.texts
+    if not issue.items:
+        body = texts["send_now_nothing"].format(since=since)
+    elif count == 0:
+        body = texts["no_subscribers_alert"]
+    else:
+        body = texts["send_now_body"].format(since=since, items=len(issue.items), count=count)
+    return {
+        "body": body,
+        "sendable": bool(issue.items),
+        "after": str(latest.id) if latest else "none",
+    }
 
 
 async def send_now(request: Request) -> Response:
@@ -201,7 +228,11 @@ async def send_now(request: Request) -> Response:
     if isinstance(action, Response):
         return action
     state, name = action.state, action.digest
-    started = state.jobs.start(name, lambda: _send_job(state, name))
+    seen = str(action.form.get("after") or "")
+    if seen != "none" and not seen.isdigit():
+        return forbidden(state, request)
+    after = None if seen == "none" else int(seen)
+    started = state.jobs.start(name, lambda: _send_job(state, name, after))
     state.jobs.note(state.texts["job_started" if started else "job_busy"].format(digest=name))
     return RedirectResponse("/", status_code=303)
 
@@ -222,11 +253,38 @@ async def test_send(request: Request) -> Response:
     return RedirectResponse("/", status_code=303)
 
 
-def _send_job(state: WebState, name: str) -> str:
+def _send_job(state: WebState, name: str, after: int | None) -> str:
+    """The off-schedule issue cut now, vetted like every send; ``after`` makes a repeat of
+    the same form a refusal in the ledger."""
     loaded = state.reload_config()
-    result = send_digest(loaded, state.store, name, state.now(), transport=state.transport)
-    issue = result.prepared.issue
     texts = state.texts
+    now = state.now()
+    upcoming = now_period(loaded, state.store, name, now)
+    try:
+        result = send_digest(
+            loaded,
+            state.store,
+            name,
+            now,
+            transport=state.transport,
+            period=upcoming.period,
+            vet=vet_issue(loaded, name),
+            after=after,
+            record_empty=False,
+        )
+    except NothingToSend:
+        return texts["job_nothing_new"].format(digest=name)
+    except NoSubscribers:
+        return texts["job_no_subscribers"].format(digest=name)
+    except IssueRefused as exc:
+        if exc.problems:
+            first = exc.problems[0]
+            finding = f"{first.where}: {first.message}"
+            return texts["job_held"].format(digest=name, count=len(exc.problems), finding=finding)
+        latest = state.store.latest_issue(name)
+        period = latest.period_key if latest else "–"
+        return texts["job_repeat"].format(digest=name, period=period)
+    issue = result.prepared.issue
     if result.report is None:
         return texts["job_nothing"].format(
             digest=name,

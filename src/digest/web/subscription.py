@@ -22,7 +22,14 @@ from digest.dkim import signer_for
 from digest.errors import DigestError
 from digest.headers import NAME_MAX, single_line
 from digest.message import envelope_sender, make_message_id, sender_domain
-from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
+from digest.overview import delivery_summary
+from digest.store import (
+    SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_UNSUBSCRIBED,
+    Consent,
+    IssueRow,
+    Subscriber,
+)
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, default_transport
 from digest.web.security import client_ip, client_key
@@ -250,7 +257,27 @@ async def confirm(request: Request) -> Response:
         if consent is not None and consent.confirmed_at is not None:
             return _confirmed_page(state, request, consent.email)  # a double click
         return _invalid_link(state, request, 404 if consent is None else 410)
+    await run_in_threadpool(_welcome, state, subscriber)
     return _confirmed_page(state, request, subscriber.email, subscriber)
+
+
+def _welcome(state: WebState, subscriber: Subscriber) -> None:
+    """``welcome: latest``: queue the latest issue for the new subscriber and deliver it in
+    the background (a row left pending is delivered by the next sender, e.g. ``digest run``)."""
+    from digest.send import deliver_issue
+    from digest.welcome import add_welcome_deliveries
+
+    for issue in add_welcome_deliveries(state.loaded, state.store, subscriber):
+
+        def work(issue: IssueRow = issue) -> str:
+            report = deliver_issue(state.loaded, state.store, issue, transport=state.transport)
+            return state.texts["job_sent"].format(
+                digest=issue.digest,
+                period=issue.period_key,
+                summary=delivery_summary(report.counts),
+            )
+
+        state.jobs.start(f"welcome:{issue.digest}", work)
 
 
 def _confirmed_page(

@@ -160,6 +160,38 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "job_failed": t.gettext(
             "%(digest)s: failed: %(error)s", digest="{digest}", error="{error}"
         ),
+        "job_held": t.gettext(
+            "%(digest)s: not sent, held: %(count)s error finding(s) in the issue (%(finding)s); see the preview",
+            digest="{digest}",
+            count="{count}",
+            finding="{finding}",
+        ),
+        "job_repeat": t.gettext(
+            "%(digest)s: not sent: issue %(period)s has gone out since",
+            digest="{digest}",
+            period="{period}",
+        ),
+        "job_no_subscribers": t.gettext(
+            "%(digest)s: no active subscribers; nothing sent, nothing recorded", digest="{digest}"
+        ),
+        "job_nothing_new": t.gettext(
+            "%(digest)s: nothing new since the last issue; nothing sent", digest="{digest}"
+        ),
+        "due_since": t.gettext("due since %(when)s", when="{when}"),
+        "goes_out": t.gettext("goes out %(when)s", when="{when}"),
+        "paused_alert": t.gettext("Sending paused: %(note)s", note="{note}"),
+        "next_error": t.gettext("The next issue cannot be built: %(error)s", error="{error}"),
+        "no_subscribers_alert": t.gettext("No active subscribers: nothing is sent or recorded."),
+        "send_now_body": t.gettext(
+            "An off-schedule issue of everything new since %(since)s (%(items)s items) goes to %(count)s subscribers now. The next scheduled issue starts after it.",
+            since="{since}",
+            items="{items}",
+            count="{count}",
+        ),
+        "send_now_nothing": t.gettext(
+            "Nothing new since the last issue (%(since)s); there is nothing to send.",
+            since="{since}",
+        ),
         "actions_locked": t.gettext("Send actions are locked until a staff password is set up."),
         "forbidden_title": t.gettext("Not allowed"),
         "forbidden_body": t.gettext("This action needs a login and a valid form."),
