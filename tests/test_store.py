@@ -272,6 +272,8 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
     with store.begin() as conn:  # what schema 4 looked like
         for index in ("ix_deliveries_claim", "ix_deliveries_sending", "ix_deliveries_in_doubt"):
             conn.execute(text(f"DROP INDEX {index}"))
+        conn.execute(text("DROP INDEX ix_deliveries_subscriber"))  # schema 6
+        conn.execute(text("DROP TABLE erasures"))
         conn.execute(text("CREATE INDEX ix_deliveries_due ON deliveries (issue_id, status)"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN lease_until"))
         conn.execute(text("DROP TABLE alembic_version"))
@@ -285,7 +287,8 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
         assert "schema_info" not in tables
         indexes = {index["name"] for index in inspect(store.engine).get_indexes("deliveries")}
         assert {"ix_deliveries_claim", "ix_deliveries_sending", "ix_deliveries_in_doubt"} <= indexes
-        assert "ix_deliveries_due" not in indexes
+        assert "ix_deliveries_due" not in indexes and "ix_deliveries_subscriber" in indexes
+        assert "erasures" in tables
         assert store.counts()["pending"] == 3
     finally:
         store.close()

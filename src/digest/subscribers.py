@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,6 +56,78 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ParsedCsv:
+    """A CSV file read and checked, nothing written: what an import would do."""
+
+    columns: dict[str, str | None]  # CSV column -> the field it fills (None: ignored)
+    rows: list[tuple[int, str, str, list[str]]]  # (line, email, name, digests), valid
+    problems: list[str] = field(default_factory=list)  # rejected rows, by line
+
+
+def parse_csv(
+    text: str,
+    *,
+    known_digests: Sequence[str],
+    default_digests: Sequence[str],
+    source: str = "CSV",
+) -> ParsedCsv:
+    """Read and check every row; bad and duplicate rows become problems named by line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    if "email" not in header:
+        raise AddressError(f"{source}:1: header must name the columns email,name,digests")
+    reader.fieldnames = header
+    parsed = ParsedCsv({name: name if name in CSV_FIELDS else None for name in header}, [])
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        try:
+            email = normalise_address(row.get("email") or "")
+            digests = parse_digests(row.get("digests") or "", known_digests) or list(
+                default_digests
+            )
+        except AddressError as exc:
+            parsed.problems.append(f"{source}:{line}: {exc}")
+            continue
+        if email in seen:
+            parsed.problems.append(
+                f"{source}:{line}: {email} duplicates line {seen[email]} (skipped)"
+            )
+            continue
+        seen[email] = line
+        parsed.rows.append((line, email, single_line(row.get("name") or ""), digests))
+    return parsed
+
+
+def import_rows(
+    parsed: ParsedCsv,
+    store: Store,
+    *,
+    now: datetime,
+    source: str = "CSV",
+    batch: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Write the valid rows of ``parsed`` (batched, one transaction per ``batch`` rows, or
+    one for all); erased addresses are reported and left out. ``progress`` gets the number
+    of rows done after each batch."""
+    report = ImportReport(problems=list(parsed.problems))
+    erased = store.erased_among(email for _, email, _, _ in parsed.rows)
+    for line, email, _, _ in parsed.rows:  # GDPR erasure: never brought back by mistake
+        if email in erased:
+            report.problems.append(f"{source}:{line}: {email} was erased; not imported")
+    valid = [(e, n, d) for _, e, n, d in parsed.rows if e not in erased]
+    size = batch or max(len(valid), 1)
+    for start in range(0, len(valid), size):
+        added, updated = store.add_subscribers(valid[start : start + size], now)
+        report.added += added
+        report.updated += updated
+        if progress is not None:
+            progress(start + len(valid[start : start + size]))
+    return report
+
+
 def import_csv(
     text: str,
     store: Store,
@@ -65,34 +137,11 @@ def import_csv(
     now: datetime,
     source: str = "CSV",
 ) -> ImportReport:
-    """Add every valid row; bad and duplicate rows are reported by line and skipped."""
-    report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    if "email" not in header:
-        raise AddressError(f"{source}:1: header must name the columns email,name,digests")
-    reader.fieldnames = header
-    seen: dict[str, int] = {}
-    valid: list[tuple[str, str, list[str]]] = []
-    for row in reader:
-        line = reader.line_num
-        try:
-            email = normalise_address(row.get("email") or "")
-            digests = parse_digests(row.get("digests") or "", known_digests) or list(
-                default_digests
-            )
-        except AddressError as exc:
-            report.problems.append(f"{source}:{line}: {exc}")
-            continue
-        if email in seen:
-            report.problems.append(
-                f"{source}:{line}: {email} duplicates line {seen[email]} (skipped)"
-            )
-            continue
-        seen[email] = line
-        valid.append((email, single_line(row.get("name") or ""), digests))
-    report.added, report.updated = store.add_subscribers(valid, now)  # batched, one transaction
-    return report
+    """Add every valid row; bad, duplicate and erased rows are reported by line and skipped."""
+    parsed = parse_csv(
+        text, known_digests=known_digests, default_digests=default_digests, source=source
+    )
+    return import_rows(parsed, store, now=now, source=source)  # batched, one transaction
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:

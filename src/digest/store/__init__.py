@@ -20,16 +20,22 @@ from digest.store._base import (
     sqlite_path,
 )
 from digest.store._deliveries import DeliveryStore
+from digest.store._directory import SubscriberDirectory, address_hash
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
+from digest.store._resolve import IssueResolution
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     Consent,
     DeliveryRow,
+    IssueDelivery,
     IssueExists,
     IssueRow,
     StoredItem,
     Subscriber,
+    SubscriberDelivery,
+    SubscriberPage,
+    SubscriberRecord,
     item_from_json,
     item_to_json,
     new_token,
@@ -50,6 +56,7 @@ from digest.store.schema import (
     SENT,
     SKIPPED,
     SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_ERASED,
     SUBSCRIBER_PENDING,
     SUBSCRIBER_STATES,
     SUBSCRIBER_UNSUBSCRIBED,
@@ -58,12 +65,14 @@ from digest.store.schema import (
     consents,
     deliveries,
     digests,
+    erasures,
     issue_items,
     issues,
     items,
     ix_deliveries_claim,
     ix_deliveries_in_doubt,
     ix_deliveries_sending,
+    ix_deliveries_subscriber,
     metadata,
     source_states,
     subscribers,
@@ -72,7 +81,15 @@ from digest.store.schema import (
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, StoreBase):
+class Store(
+    ItemStore,
+    DeliveryStore,
+    IssueStore,
+    SubscriberStore,
+    SubscriberDirectory,
+    IssueResolution,
+    StoreBase,
+):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -93,22 +110,29 @@ __all__ = [
     "SKIPPED",
     "SQLITE_PREFIX",
     "SUBSCRIBER_ACTIVE",
+    "SUBSCRIBER_ERASED",
     "SUBSCRIBER_PENDING",
     "SUBSCRIBER_STATES",
     "SUBSCRIBER_UNSUBSCRIBED",
     "WORKER_LEASE",
     "Consent",
     "DeliveryRow",
+    "IssueDelivery",
     "IssueExists",
     "IssueRow",
     "Store",
     "StoredItem",
     "Subscriber",
+    "SubscriberDelivery",
+    "SubscriberPage",
+    "SubscriberRecord",
     "UTCDateTime",
+    "address_hash",
     "consents",
     "deliveries",
     "describe_error",
     "digests",
+    "erasures",
     "issue_items",
     "issues",
     "item_from_json",
@@ -117,6 +141,7 @@ __all__ = [
     "ix_deliveries_claim",
     "ix_deliveries_in_doubt",
     "ix_deliveries_sending",
+    "ix_deliveries_subscriber",
     "metadata",
     "new_token",
     "resolve_database_url",

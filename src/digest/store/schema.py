@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -157,6 +157,20 @@ ix_deliveries_in_doubt = Index(
     postgresql_where=deliveries.c.status == "in_doubt",
 )
 
+# Schema 6 (issue 14): a subscriber's page lists their deliveries straight off this index.
+ix_deliveries_subscriber = Index(
+    "ix_deliveries_subscriber", deliveries.c.subscriber_id, deliveries.c.id
+)
+
+# Schema 6 (issue 14): erased addresses (GDPR Art. 17) as a salted SHA-256 of the normalised
+# address and nothing else: enough to stop a later import from adding them back by mistake.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", UTCDateTime, nullable=False),
+)
+
 # Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
 # with which form and consent text; confirmed_at is set when the confirm button was pressed.
 consents = Table(
@@ -215,4 +229,6 @@ SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
     "pending", "active", "unsubscribed",
 )  # fmt: skip
 SUBSCRIBER_STATES = (SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED)
+# An erased subscriber's row stays (delivery rows point to it) without address or name.
+SUBSCRIBER_ERASED = "erased"
 WORKER_LEASE = timedelta(minutes=2)
