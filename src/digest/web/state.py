@@ -7,7 +7,7 @@ module, never :mod:`digest.web.app` (which only assembles them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
 from digest.store import Store
 from digest.transport import Transport
+from digest.web.imports import ImportJobs
 from digest.web.jobs import Jobs
 from digest.web.reload import ChangeWatcher
 from digest.web.security import RateLimiter, Signer, Staff
@@ -42,6 +43,7 @@ class WebState:
     signup_limit: RateLimiter
     login_limit: RateLimiter
     jobs: Jobs
+    imports: ImportJobs = field(default_factory=ImportJobs)  # CSV imports (admin)
 
     @property
     def formatters(self) -> Formatters:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from babel import Locale
 
+from digest.web.admin_texts import ADMIN_TEXTS
+
 TEXTS: dict[str, dict[str, str]] = {
     "de": {
         "skip": "Zum Inhalt springen",
@@ -321,6 +323,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "items_count": "{count} items",
     },
 }
+
+
+for _language, _words in ADMIN_TEXTS.items():
+    TEXTS[_language].update(_words)
 
 
 def texts_for(locale: str) -> tuple[str, dict[str, str]]:
