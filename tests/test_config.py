@@ -142,6 +142,12 @@ BAD_CONFIGS = {
         "locale: xx_YY",
         "site.locale: unknown locale 'xx_YY' (use e.g. de_DE or en_GB)",
     ),
+    "locale-without-catalogue": (
+        r"locale: de_DE",
+        "locale: fr_FR",
+        "locale: fr_FR",
+        "site.locale: no message catalogue for 'fr_FR' (available languages: de, en)",
+    ),
     "relative-base-url": (
         r"base_url: https://www\.example\.org/praeventionskette",
         "base_url: www.example.org",

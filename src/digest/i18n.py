@@ -1,7 +1,7 @@
-"""Locale-aware formatting (Babel) and the few words the default templates need.
+"""Locale-aware formatting (Babel) and the ``labels`` of the email templates.
 
-Templates get ``labels`` for the site's language; a user's templates may ignore them and write
-their own words. Languages without an entry fall back to English.
+The words come from the message catalogues (:mod:`digest.catalogue`); templates get ``labels``
+for the site's language as a compatibility layer, and ``_()`` / ``ngettext()`` for anything else.
 """
 
 from __future__ import annotations
@@ -10,50 +10,39 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from babel.dates import format_date, format_datetime, format_interval
 from babel.numbers import format_decimal
 
+from digest.catalogue import Translator, translator_for
+
 _DateTime = datetime  # the Formatters.datetime method shadows the class inside the class body
 
-LABELS: dict[str, dict[str, str]] = {
-    "de": {
-        "read_more": "Weiterlesen",
-        "greeting_named": "Hallo {name},",
-        "greeting_anonymous": "Guten Tag,",
-        "intro_default": "hier sind die neuen Beiträge aus dem Zeitraum {period}.",
-        "unsubscribe": "Abmelden",
-        "preferences": "Einstellungen ändern",
-        "view_in_browser": "Im Browser ansehen",
-        "imprint": "Impressum",
-        "privacy": "Datenschutz",
-        "why_received": "Sie erhalten diese E-Mail, weil Sie „{digest}“ von {site} abonniert "
-        "haben.",
-        "other_items": "Weitere Beiträge",
-        "items_count": "{count} neue Beiträge",
-        "sample_name": "Erika Mustermann",
-    },
-    "en": {
-        "read_more": "Read more",
-        "greeting_named": "Hello {name},",
-        "greeting_anonymous": "Hello,",
-        "intro_default": "here is what is new from {period}.",
-        "unsubscribe": "Unsubscribe",
-        "preferences": "Change preferences",
-        "view_in_browser": "View in browser",
-        "imprint": "Imprint",
-        "privacy": "Privacy",
-        "why_received": "You receive this email because you subscribed to “{digest}” from {site}.",
-        "other_items": "More",
-        "items_count": "{count} new posts",
-        "sample_name": "Jane Doe",
-    },
-}
 
+def labels_for(locale: str | Translator) -> dict[str, str]:
+    """The ``labels`` dict of the email templates, from the site language's catalogue.
 
-def labels_for(locale: str) -> dict[str, str]:
-    language = Locale.parse(locale).language
-    return LABELS.get(language, LABELS["en"])
+    A compatibility layer for site templates written before the catalogue: placeholders are
+    ``{name}`` for ``str.format``. New templates call ``_()`` / ``ngettext()`` instead."""
+    t = translator_for(locale) if isinstance(locale, str) else locale
+    return {
+        "read_more": t.gettext("Read more"),
+        "greeting_named": t.gettext("Hello %(name)s,", name="{name}"),
+        "greeting_anonymous": t.gettext("Hello,"),
+        "intro_default": t.gettext("here is what is new from %(period)s.", period="{period}"),
+        "unsubscribe": t.gettext("Unsubscribe"),
+        "preferences": t.gettext("Change preferences"),
+        "view_in_browser": t.gettext("View in browser"),
+        "imprint": t.gettext("Imprint"),
+        "privacy": t.gettext("Privacy"),
+        "why_received": t.gettext(
+            "You receive this email because you subscribed to “%(digest)s” from %(site)s.",
+            digest="{digest}",
+            site="{site}",
+        ),
+        "other_items": t.gettext("More"),
+        "items_count": t.ngettext("%(num)s new post", "%(num)s new posts", 2, num="{count}"),
+        "sample_name": t.gettext("Jane Doe"),
+    }
 
 
 def greeting(labels: dict[str, str], name: str) -> str:

@@ -76,7 +76,8 @@ class Renderer:
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
         self.site = loaded.config.site
-        self.labels = labels_for(self.site.locale)
+        self.translator = loaded.translator
+        self.labels = labels_for(self.translator)
         self.formatters = Formatters(self.site.locale, self.site.tz)
         loaders: list[jinja2.BaseLoader] = []
         if loaded.templates_dir.is_dir():
@@ -92,6 +93,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.translator.install(self.env)  # _(), ngettext(), {% trans %} in the site's language
         self.env.filters.update(self.formatters.filters())
         self.env.filters["wrap"] = _wrap
         self.env.filters["truncate_words"] = truncate

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import ValidationError
 
+from digest.catalogue import Translator
 from digest.config.schema import Config, DigestConfig
 from digest.config.yaml_lines import key_path_of, line_of
 from digest.errors import ConfigError
@@ -56,6 +57,11 @@ class LoadedConfig:
     def resolve(self, relative: str) -> Path:
         candidate = Path(relative).expanduser()
         return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def translator(self) -> Translator:
+        """The message catalogue of ``site.locale``: every word staff and subscribers read."""
+        return self.config.site.translator
 
     @property
     def templates_dir(self) -> Path:

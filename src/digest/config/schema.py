@@ -12,7 +12,6 @@ from operator import or_
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
 from pydantic import (
     BeforeValidator,
     ConfigDict,
@@ -22,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from digest.catalogue import Translator, catalogue_language, translator_for
 from digest.errors import HeaderError
 from digest.fields import StrictModel
 from digest.filters import FilterFields
@@ -78,10 +78,7 @@ class SiteConfig(_Model):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        try:
-            Locale.parse(value)
-        except (ValueError, UnknownLocaleError) as exc:
-            raise ValueError(f"unknown locale {value!r} (use e.g. de_DE or en_GB)") from exc
+        catalogue_language(value)  # UnknownLanguage (a ValueError) lists the languages there are
         return value
 
     @field_validator("timezone")
@@ -92,6 +89,11 @@ class SiteConfig(_Model):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def translator(self) -> Translator:
+        """The message catalogue of the site's language."""
+        return translator_for(self.locale)
 
     @property
     def links_url(self) -> str:

@@ -82,7 +82,7 @@ def create_app(
     env = os.environ if environ is None else environ
     loaded = load_config(config_path, environ=env)
     web = loaded.config.web
-    lang, texts = texts_for(loaded.config.site.locale)
+    lang, texts = texts_for(loaded.translator)
     store = Store.open(loaded.database_url)
     watcher = ChangeWatcher(watched_paths(loaded)) if watch and not public_only else None
     clock = clock or (lambda: datetime.now(UTC))
@@ -98,7 +98,7 @@ def create_app(
         watcher=watcher,
         lang=lang,
         texts=texts,
-        pages=page_environment(),
+        pages=page_environment(loaded.translator),
         signup_limit=RateLimiter(web.signups_per_ip_per_hour, 3600),
         login_limit=RateLimiter(10, 900),
         jobs=Jobs(texts, clock),

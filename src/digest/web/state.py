@@ -16,6 +16,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from digest.catalogue import Translator
 from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
 from digest.store import Store
@@ -106,11 +107,13 @@ def web_state(request: Request) -> WebState:
     return state
 
 
-def page_environment() -> jinja2.Environment:
-    return jinja2.Environment(
+def page_environment(translator: Translator) -> jinja2.Environment:
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("digest.web", "templates"),
         autoescape=jinja2.select_autoescape(("html", "xml", "atom")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    translator.install(env)  # _(), ngettext(), {% trans %} in the site's language
+    return env

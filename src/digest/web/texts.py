@@ -1,337 +1,212 @@
-"""The words of the web pages and the confirmation mail, per language (site.locale)."""
+"""The words of the web pages and the confirmation mail, from the site language's catalogue.
+
+``t.<key>`` in the page templates and ``state.texts[key]`` in the routes; placeholders are
+``{name}`` for ``str.format``. New pages may call ``_()`` / ``ngettext()`` directly.
+"""
 
 from __future__ import annotations
 
-from babel import Locale
-
-from digest.web.admin_texts import ADMIN_TEXTS
-
-TEXTS: dict[str, dict[str, str]] = {
-    "de": {
-        "skip": "Zum Inhalt springen",
-        "imprint": "Impressum",
-        "privacy": "Datenschutz",
-        "privacy_notice": "Datenschutzhinweise",
-        "required": "Pflichtfeld",
-        # subscribe
-        "subscribe_title": "Newsletter abonnieren",
-        "subscribe_intro": "Wählen Sie, welche Übersichten Sie per E-Mail erhalten möchten. "
-        "Sie bekommen zuerst eine E-Mail mit einem Bestätigungslink.",
-        "email_label": "E-Mail-Adresse",
-        "name_label": "Name (freiwillig)",
-        "digests_label": "Ich möchte erhalten",
-        "honeypot_label": "Dieses Feld bitte leer lassen",
-        "consent_text": "Ich möchte die ausgewählten Übersichten von {site} per E-Mail "
-        "erhalten. Ich kann sie jederzeit über den Link in jeder E-Mail wieder abbestellen.",
-        "subscribe_button": "Abonnieren",
-        "subscribe_sent_title": "Bitte prüfen Sie Ihr Postfach",
-        "subscribe_sent_body": "Wenn die Adresse gültig ist, erhalten Sie in wenigen Minuten eine "
-        "E-Mail mit einem Bestätigungslink. Erst nach der Bestätigung schicken wir Ihnen "
-        "Übersichten. Der Link ist {days} Tage gültig.",
-        "error_email": "Bitte geben Sie eine gültige E-Mail-Adresse ein, z. B. name@example.org.",
-        "error_digests": "Bitte wählen Sie mindestens eine Übersicht.",
-        "error_form": "Das Formular ist abgelaufen oder unvollständig. Bitte senden Sie es "
-        "noch einmal ab.",
-        "error_summary": "Bitte korrigieren Sie die markierten Angaben.",
-        "rate_limited_title": "Zu viele Anfragen",
-        "rate_limited_body": "Bitte versuchen Sie es später noch einmal.",
-        "send_failed_title": "E-Mail konnte nicht verschickt werden",
-        "send_failed_body": "Die Bestätigungs-E-Mail konnte gerade nicht verschickt werden. "
-        "Bitte versuchen Sie es später noch einmal.",
-        # confirm
-        "confirm_title": "Anmeldung bestätigen",
-        "confirm_body": "Bitte bestätigen Sie, dass {email} diese Übersichten erhalten soll:",
-        "confirm_button": "Anmeldung bestätigen",
-        "confirmed_title": "Anmeldung bestätigt",
-        "confirmed_body": "Vielen Dank! {email} ist jetzt angemeldet.",
-        "link_invalid_title": "Link ungültig oder abgelaufen",
-        "link_invalid_body": "Dieser Link ist unbekannt, schon benutzt oder abgelaufen. "
-        "Sie können sich jederzeit neu anmelden.",
-        "subscribe_again": "Zur Anmeldung",
-        # unsubscribe and preferences
-        "unsubscribe_title": "Abmelden",
-        "unsubscribe_body": "Möchten Sie {email} von allen Übersichten von {site} abmelden?",
-        "unsubscribe_button": "Jetzt abmelden",
-        "unsubscribed_title": "Sie sind abgemeldet",
-        "unsubscribed_body": "{email} erhält keine Übersichten mehr von {site}.",
-        "unsubscribe_generic": "Zum Abmelden nutzen Sie bitte den Link „Abmelden“ unten in "
-        "jeder E-Mail, die Sie von uns erhalten.",
-        "preferences_instead": "Nur einzelne Übersichten abbestellen?",
-        "preferences_title": "Einstellungen",
-        "preferences_body": "Einstellungen für {email}",
-        "save_button": "Speichern",
-        "saved": "Ihre Einstellungen sind gespeichert.",
-        "unsubscribe_all": "Von allen Übersichten abmelden",
-        # confirmation mail
-        "mail_subject": "Bitte bestätigen Sie Ihre Anmeldung bei {site}",
-        "mail_greeting": "Guten Tag,",
-        "mail_body": "jemand (hoffentlich Sie) hat diese Adresse für folgende Übersichten von "
-        "{site} angemeldet:",
-        "mail_action": "Bitte bestätigen Sie die Anmeldung über diesen Link:",
-        "mail_button": "Anmeldung bestätigen",
-        "mail_expiry": "Der Link ist {days} Tage gültig. Wenn Sie sich nicht angemeldet haben, "
-        "ignorieren Sie diese E-Mail einfach: ohne Bestätigung schicken wir Ihnen nichts.",
-        # staff
-        "login_title": "Anmeldung für die Redaktion",
-        "user_label": "Benutzername",
-        "password_label": "Passwort",
-        "login_button": "Einloggen",
-        "login_failed": "Benutzername oder Passwort ist falsch.",
-        "login_not_configured": "Für die Redaktion ist kein Passwort eingerichtet: "
-        "'digest hash-password' ausführen und das Ergebnis als web.staff_password_hash in "
-        "config.yaml eintragen. Bis dahin sind Vorschau und Übersicht nur vom selben "
-        "Rechner aus erreichbar, Versandaktionen sind gesperrt.",
-        "logout": "Ausloggen",
-        "dashboard_title": "Übersicht",
-        "staff_nav": "Redaktion",
-        "digests_nav": "Übersichten",
-        "th_digest": "Übersicht",
-        "th_issue": "Ausgabe",
-        "th_email": "E-Mail",
-        "th_requested": "Angefragt",
-        "th_status": "Status",
-        "schedule": "Zeitplan",
-        "next_issue": "Nächste Ausgabe",
-        "last_issue": "Letzte Ausgabe",
-        "none_yet": "noch keine",
-        "subscribers_active": "Aktive Abonnenten",
-        "deliveries": "Zustellungen",
-        "preview": "Vorschau",
-        "send_now": "Jetzt senden …",
-        "send_confirm_title": "Ausgabe jetzt senden?",
-        "send_confirm_body": "Die Ausgabe für den Zeitraum bis {end} geht an {count} "
-        "Abonnenten. Eine schon gesendete Ausgabe wird nicht noch einmal verschickt.",
-        "send_button": "Jetzt an alle senden",
-        "cancel": "Abbrechen",
-        "test_send": "Testversand an",
-        "test_send_button": "Test senden",
-        "in_doubt_title": "Unklare Zustellungen",
-        "in_doubt_body": "Der Server hat nach der Übergabe nicht geantwortet; diese Nachrichten "
-        "werden nicht automatisch erneut gesendet.",
-        "recent_signups": "Neue Anmeldungen",
-        "sources_title": "Quellen",
-        "th_source": "Quelle",
-        "th_health": "Zustand der letzten Abholung",
-        "no_source_state": "Noch nicht abgeholt.",
-        "signup_pending": "unbestätigt",
-        "signup_confirmed": "bestätigt",
-        "signup_expired": "abgelaufen",
-        "no_signups": "Noch keine Anmeldungen.",
-        "jobs": "Aufträge",
-        "job_started": "{digest}: Versand läuft …",
-        "job_test_started": "{digest}: Testversand an {address} läuft …",
-        "job_busy": "{digest}: es läuft schon ein Auftrag.",
-        "job_sent": "{digest}: Ausgabe {period}: {summary}",
-        "job_nothing": "{digest}: Ausgabe {period} ist {status}; nichts gesendet",
-        "job_test_done": "{digest}: Testexemplar ({count} Beiträge) an {address} gesendet; "
-        "nichts markiert",
-        "job_failed": "{digest}: fehlgeschlagen: {error}",
-        "actions_locked": "Versandaktionen sind gesperrt, solange kein Passwort eingerichtet ist.",
-        "forbidden_title": "Nicht erlaubt",
-        "forbidden_body": "Diese Aktion braucht eine Anmeldung und ein gültiges Formular.",
-        "bad_host_title": "Unbekannter Host",
-        "bad_host_body": "Diese Seite antwortet nur unter den in web.allowed_hosts "
-        "eingetragenen Namen.",
-        "not_found_title": "Seite nicht gefunden",
-        "not_found_body": "Diese Seite gibt es nicht.",
-        # preview
-        "preview_title": "Vorschau: {digest}",
-        "view": "Ansicht",
-        "view_desktop": "Desktop",
-        "view_mobile": "Mobil",
-        "view_dark": "Dunkel",
-        "view_text": "Nur Text",
-        "downloads": "Herunterladen",
-        "subject": "Betreff",
-        "preheader": "Vorschautext",
-        "period": "Zeitraum",
-        "recipients": "Empfänger",
-        "as_of": "Stand",
-        "findings": "Prüfung",
-        "no_findings": "Keine Befunde.",
-        "items_chosen": "Beiträge in dieser Ausgabe ({count})",
-        "no_items": "Keine neuen Beiträge: diese Ausgabe würde nicht verschickt.",
-        "items_left_out": "Zurückgestellt ({count})",
-        "reason_max_items": "mehr als max_items = {max}: kommt in die nächste Ausgabe",
-        "items_not_in_issue": "Nicht in dieser Ausgabe ({count})",
-        "reason_draft": "Entwurf (draft: true): wird nicht verschickt",
-        "reason_future": "nach dem Stichtag datiert: kommt in eine spätere Ausgabe",
-        "reason_sent": "schon in einer früheren Ausgabe verschickt",
-        "live_reload": "Die Vorschau lädt neu, sobald sich Inhalte, Vorlagen oder die "
-        "Konfiguration ändern.",
-        "preview_error_title": "Die Vorschau kann nicht erzeugt werden",
-        "preview_error_hint": "Nach dem Speichern der Korrektur lädt die Seite von selbst neu.",
-        "email_frame": "E-Mail-Vorschau ({view})",
-        # archive
-        "archive_title": "Archiv",
-        "archive_intro": "Alle verschickten Ausgaben zum Nachlesen.",
-        "issues": "Ausgaben",
-        "no_issues": "Noch keine Ausgaben verschickt.",
-        "feed": "Atom-Feed",
-        "items_count": "{count} Beiträge",
-    },
-    "en": {
-        "skip": "Skip to content",
-        "imprint": "Imprint",
-        "privacy": "Privacy",
-        "privacy_notice": "privacy notice",
-        "required": "required",
-        "subscribe_title": "Subscribe to the newsletter",
-        "subscribe_intro": "Choose which digests you want by email. You will first get an email "
-        "with a confirmation link.",
-        "email_label": "Email address",
-        "name_label": "Name (optional)",
-        "digests_label": "I want to receive",
-        "honeypot_label": "Leave this field empty",
-        "consent_text": "I want to receive the selected digests from {site} by email. I can "
-        "unsubscribe at any time with the link in every email.",
-        "subscribe_button": "Subscribe",
-        "subscribe_sent_title": "Please check your inbox",
-        "subscribe_sent_body": "If the address is valid, you will get an email with a "
-        "confirmation link in a few minutes. We send you nothing else until you confirm. The "
-        "link is valid for {days} days.",
-        "error_email": "Please enter a valid email address, e.g. name@example.org.",
-        "error_digests": "Please choose at least one digest.",
-        "error_form": "The form has expired or is incomplete. Please send it again.",
-        "error_summary": "Please correct the marked fields.",
-        "rate_limited_title": "Too many requests",
-        "rate_limited_body": "Please try again later.",
-        "send_failed_title": "The email could not be sent",
-        "send_failed_body": "The confirmation email could not be sent just now. Please try "
-        "again later.",
-        "confirm_title": "Confirm your subscription",
-        "confirm_body": "Please confirm that {email} should receive these digests:",
-        "confirm_button": "Confirm subscription",
-        "confirmed_title": "Subscription confirmed",
-        "confirmed_body": "Thank you! {email} is now subscribed.",
-        "link_invalid_title": "Link invalid or expired",
-        "link_invalid_body": "This link is unknown, has been used or has expired. You can "
-        "subscribe again at any time.",
-        "subscribe_again": "Subscribe",
-        "unsubscribe_title": "Unsubscribe",
-        "unsubscribe_body": "Do you want to unsubscribe {email} from all digests of {site}?",
-        "unsubscribe_button": "Unsubscribe now",
-        "unsubscribed_title": "You are unsubscribed",
-        "unsubscribed_body": "{email} will get no more digests from {site}.",
-        "unsubscribe_generic": "To unsubscribe, please use the “Unsubscribe” link at the "
-        "bottom of any email you received from us.",
-        "preferences_instead": "Only want to stop some digests?",
-        "preferences_title": "Preferences",
-        "preferences_body": "Preferences for {email}",
-        "save_button": "Save",
-        "saved": "Your preferences are saved.",
-        "unsubscribe_all": "Unsubscribe from all digests",
-        "mail_subject": "Please confirm your subscription to {site}",
-        "mail_greeting": "Hello,",
-        "mail_body": "someone (hopefully you) subscribed this address to these digests from "
-        "{site}:",
-        "mail_action": "Please confirm with this link:",
-        "mail_button": "Confirm subscription",
-        "mail_expiry": "The link is valid for {days} days. If you did not subscribe, just "
-        "ignore this email: without confirmation we send you nothing.",
-        "login_title": "Staff login",
-        "user_label": "User name",
-        "password_label": "Password",
-        "login_button": "Log in",
-        "login_failed": "Wrong user name or password.",
-        "login_not_configured": "No staff password is set up: run 'digest hash-password' and "
-        "put the result into config.yaml as web.staff_password_hash. Until then preview and "
-        "dashboard answer only this machine, and send actions are locked.",
-        "logout": "Log out",
-        "dashboard_title": "Dashboard",
-        "staff_nav": "Staff",
-        "digests_nav": "Digests",
-        "th_digest": "Digest",
-        "th_issue": "Issue",
-        "th_email": "Email",
-        "th_requested": "Requested",
-        "th_status": "Status",
-        "schedule": "Schedule",
-        "next_issue": "Next issue",
-        "last_issue": "Last issue",
-        "none_yet": "none yet",
-        "subscribers_active": "Active subscribers",
-        "deliveries": "Deliveries",
-        "preview": "Preview",
-        "send_now": "Send now …",
-        "send_confirm_title": "Send the issue now?",
-        "send_confirm_body": "The issue for the period up to {end} goes to {count} "
-        "subscribers. An issue that was already sent is not sent again.",
-        "send_button": "Send to everyone now",
-        "cancel": "Cancel",
-        "test_send": "Test send to",
-        "test_send_button": "Send test",
-        "in_doubt_title": "Deliveries in doubt",
-        "in_doubt_body": "The server did not answer after the message was handed over; these "
-        "are never re-sent automatically.",
-        "recent_signups": "Recent sign-ups",
-        "sources_title": "Sources",
-        "th_source": "Source",
-        "th_health": "Latest collection",
-        "no_source_state": "Not collected yet.",
-        "signup_pending": "unconfirmed",
-        "signup_confirmed": "confirmed",
-        "signup_expired": "expired",
-        "no_signups": "No sign-ups yet.",
-        "jobs": "Jobs",
-        "job_started": "{digest}: sending …",
-        "job_test_started": "{digest}: test send to {address} …",
-        "job_busy": "{digest}: a job is already running.",
-        "job_sent": "{digest}: issue {period}: {summary}",
-        "job_nothing": "{digest}: issue {period} is {status}; nothing sent",
-        "job_test_done": "{digest}: test copy ({count} items) sent to {address}; nothing marked",
-        "job_failed": "{digest}: failed: {error}",
-        "actions_locked": "Send actions are locked until a staff password is set up.",
-        "forbidden_title": "Not allowed",
-        "forbidden_body": "This action needs a login and a valid form.",
-        "bad_host_title": "Unknown host",
-        "bad_host_body": "This page answers only the names listed in web.allowed_hosts.",
-        "not_found_title": "Page not found",
-        "not_found_body": "There is no such page.",
-        "preview_title": "Preview: {digest}",
-        "view": "View",
-        "view_desktop": "Desktop",
-        "view_mobile": "Mobile",
-        "view_dark": "Dark",
-        "view_text": "Plain text",
-        "downloads": "Download",
-        "subject": "Subject",
-        "preheader": "Preheader",
-        "period": "Period",
-        "recipients": "Recipients",
-        "as_of": "As of",
-        "findings": "Check",
-        "no_findings": "No findings.",
-        "items_chosen": "Items in this issue ({count})",
-        "no_items": "No new items: this issue would not be sent.",
-        "items_left_out": "Held back ({count})",
-        "reason_max_items": "over max_items = {max}: goes into the next issue",
-        "items_not_in_issue": "Not in this issue ({count})",
-        "reason_draft": "draft (draft: true): never sent",
-        "reason_future": "dated after the cutoff: goes into a later issue",
-        "reason_sent": "already sent in an earlier issue",
-        "live_reload": "The preview reloads by itself when content, templates or the config "
-        "change.",
-        "preview_error_title": "The preview cannot be built",
-        "preview_error_hint": "Once you save the fix, this page reloads by itself.",
-        "email_frame": "Email preview ({view})",
-        "archive_title": "Archive",
-        "archive_intro": "Every issue sent, to read again.",
-        "issues": "Issues",
-        "no_issues": "No issues sent yet.",
-        "feed": "Atom feed",
-        "items_count": "{count} items",
-    },
-}
+from digest.catalogue import Translator, translator_for
+from digest.web.admin_texts import admin_texts
 
 
-for _language, _words in ADMIN_TEXTS.items():
-    TEXTS[_language].update(_words)
-
-
-def texts_for(locale: str) -> tuple[str, dict[str, str]]:
-    """(language, texts) for a site locale; unknown languages get English."""
-    language = Locale.parse(locale).language
-    if language not in TEXTS:
-        language = "en"
-    return language, TEXTS[language]
+def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
+    """(language, texts) for a site locale or translator."""
+    t = translator_for(locale) if isinstance(locale, str) else locale
+    return t.language, admin_texts(t) | {
+        "skip": t.gettext("Skip to content"),
+        "imprint": t.gettext("Imprint"),
+        "privacy": t.gettext("Privacy"),
+        "privacy_notice": t.gettext("privacy notice"),
+        "required": t.gettext("required"),
+        "subscribe_title": t.gettext("Subscribe to the newsletter"),
+        "subscribe_intro": t.gettext(
+            "Choose which digests you want by email. You will first get an email with a confirmation link."
+        ),
+        "email_label": t.gettext("Email address"),
+        "name_label": t.gettext("Name (optional)"),
+        "digests_label": t.gettext("I want to receive"),
+        "honeypot_label": t.gettext("Leave this field empty"),
+        "consent_text": t.gettext(
+            "I want to receive the selected digests from %(site)s by email. I can unsubscribe at any time with the link in every email.",
+            site="{site}",
+        ),
+        "subscribe_button": t.gettext("Subscribe"),
+        "subscribe_sent_title": t.gettext("Please check your inbox"),
+        "subscribe_sent_body": t.gettext(
+            "If the address is valid, you will get an email with a confirmation link in a few minutes. We send you nothing else until you confirm. The link is valid for %(days)s days.",
+            days="{days}",
+        ),
+        "error_email": t.gettext("Please enter a valid email address, e.g. name@example.org."),
+        "error_digests": t.gettext("Please choose at least one digest."),
+        "error_form": t.gettext("The form has expired or is incomplete. Please send it again."),
+        "error_summary": t.gettext("Please correct the marked fields."),
+        "rate_limited_title": t.gettext("Too many requests"),
+        "rate_limited_body": t.gettext("Please try again later."),
+        "send_failed_title": t.gettext("The email could not be sent"),
+        "send_failed_body": t.gettext(
+            "The confirmation email could not be sent just now. Please try again later."
+        ),
+        "confirm_title": t.gettext("Confirm your subscription"),
+        "confirm_body": t.gettext(
+            "Please confirm that %(email)s should receive these digests:", email="{email}"
+        ),
+        "confirm_button": t.gettext("Confirm subscription"),
+        "confirmed_title": t.gettext("Subscription confirmed"),
+        "confirmed_body": t.gettext("Thank you! %(email)s is now subscribed.", email="{email}"),
+        "link_invalid_title": t.gettext("Link invalid or expired"),
+        "link_invalid_body": t.gettext(
+            "This link is unknown, has been used or has expired. You can subscribe again at any time."
+        ),
+        "subscribe_again": t.pgettext("link back to the sign-up form", "Subscribe"),
+        "unsubscribe_title": t.gettext("Unsubscribe"),
+        "unsubscribe_body": t.gettext(
+            "Do you want to unsubscribe %(email)s from all digests of %(site)s?",
+            email="{email}",
+            site="{site}",
+        ),
+        "unsubscribe_button": t.gettext("Unsubscribe now"),
+        "unsubscribed_title": t.gettext("You are unsubscribed"),
+        "unsubscribed_body": t.gettext(
+            "%(email)s will get no more digests from %(site)s.", email="{email}", site="{site}"
+        ),
+        "unsubscribe_generic": t.gettext(
+            "To unsubscribe, please use the “Unsubscribe” link at the bottom of any email you received from us."
+        ),
+        "preferences_instead": t.gettext("Only want to stop some digests?"),
+        "preferences_title": t.gettext("Preferences"),
+        "preferences_body": t.gettext("Preferences for %(email)s", email="{email}"),
+        "save_button": t.gettext("Save"),
+        "saved": t.gettext("Your preferences are saved."),
+        "unsubscribe_all": t.gettext("Unsubscribe from all digests"),
+        "mail_subject": t.gettext("Please confirm your subscription to %(site)s", site="{site}"),
+        "mail_greeting": t.gettext("Hello,"),
+        "mail_body": t.gettext(
+            "someone (hopefully you) subscribed this address to these digests from %(site)s:",
+            site="{site}",
+        ),
+        "mail_action": t.gettext("Please confirm with this link:"),
+        "mail_button": t.gettext("Confirm subscription"),
+        "mail_expiry": t.gettext(
+            "The link is valid for %(days)s days. If you did not subscribe, just ignore this email: without confirmation we send you nothing.",
+            days="{days}",
+        ),
+        "login_title": t.gettext("Staff login"),
+        "user_label": t.gettext("User name"),
+        "password_label": t.gettext("Password"),
+        "login_button": t.gettext("Log in"),
+        "login_failed": t.gettext("Wrong user name or password."),
+        "login_not_configured": t.gettext(
+            "No staff password is set up: run 'digest hash-password' and put the result into config.yaml as web.staff_password_hash. Until then preview and dashboard answer only this machine, and send actions are locked."
+        ),
+        "logout": t.gettext("Log out"),
+        "dashboard_title": t.gettext("Dashboard"),
+        "staff_nav": t.gettext("Staff"),
+        "digests_nav": t.gettext("Digests"),
+        "th_digest": t.gettext("Digest"),
+        "th_issue": t.gettext("Issue"),
+        "th_email": t.gettext("Email"),
+        "th_requested": t.gettext("Requested"),
+        "th_status": t.gettext("Status"),
+        "schedule": t.gettext("Schedule"),
+        "next_issue": t.gettext("Next issue"),
+        "last_issue": t.gettext("Last issue"),
+        "none_yet": t.gettext("none yet"),
+        "subscribers_active": t.gettext("Active subscribers"),
+        "deliveries": t.gettext("Deliveries"),
+        "preview": t.gettext("Preview"),
+        "send_now": t.gettext("Send now …"),
+        "send_confirm_title": t.gettext("Send the issue now?"),
+        "send_confirm_body": t.gettext(
+            "The issue for the period up to %(end)s goes to %(count)s subscribers. An issue that was already sent is not sent again.",
+            end="{end}",
+            count="{count}",
+        ),
+        "send_button": t.gettext("Send to everyone now"),
+        "cancel": t.gettext("Cancel"),
+        "test_send": t.gettext("Test send to"),
+        "test_send_button": t.gettext("Send test"),
+        "in_doubt_title": t.gettext("Deliveries in doubt"),
+        "in_doubt_body": t.gettext(
+            "The server did not answer after the message was handed over; these are never re-sent automatically."
+        ),
+        "recent_signups": t.gettext("Recent sign-ups"),
+        "sources_title": t.gettext("Sources"),
+        "th_source": t.gettext("Source"),
+        "th_health": t.gettext("Latest collection"),
+        "no_source_state": t.gettext("Not collected yet."),
+        "signup_pending": t.gettext("unconfirmed"),
+        "signup_confirmed": t.gettext("confirmed"),
+        "signup_expired": t.gettext("expired"),
+        "no_signups": t.gettext("No sign-ups yet."),
+        "jobs": t.gettext("Jobs"),
+        "job_started": t.gettext("%(digest)s: sending …", digest="{digest}"),
+        "job_test_started": t.gettext(
+            "%(digest)s: test send to %(address)s …", digest="{digest}", address="{address}"
+        ),
+        "job_busy": t.gettext("%(digest)s: a job is already running.", digest="{digest}"),
+        "job_sent": t.gettext(
+            "%(digest)s: issue %(period)s: %(summary)s",
+            digest="{digest}",
+            period="{period}",
+            summary="{summary}",
+        ),
+        "job_nothing": t.gettext(
+            "%(digest)s: issue %(period)s is %(status)s; nothing sent",
+            digest="{digest}",
+            period="{period}",
+            status="{status}",
+        ),
+        "job_test_done": t.gettext(
+            "%(digest)s: test copy (%(count)s items) sent to %(address)s; nothing marked",
+            digest="{digest}",
+            count="{count}",
+            address="{address}",
+        ),
+        "job_failed": t.gettext(
+            "%(digest)s: failed: %(error)s", digest="{digest}", error="{error}"
+        ),
+        "actions_locked": t.gettext("Send actions are locked until a staff password is set up."),
+        "forbidden_title": t.gettext("Not allowed"),
+        "forbidden_body": t.gettext("This action needs a login and a valid form."),
+        "bad_host_title": t.gettext("Unknown host"),
+        "bad_host_body": t.gettext("This page answers only the names listed in web.allowed_hosts."),
+        "not_found_title": t.gettext("Page not found"),
+        "not_found_body": t.gettext("There is no such page."),
+        "preview_title": t.gettext("Preview: %(digest)s", digest="{digest}"),
+        "view": t.gettext("View"),
+        "view_desktop": t.gettext("Desktop"),
+        "view_mobile": t.gettext("Mobile"),
+        "view_dark": t.gettext("Dark"),
+        "view_text": t.gettext("Plain text"),
+        "downloads": t.gettext("Download"),
+        "subject": t.gettext("Subject"),
+        "preheader": t.gettext("Preheader"),
+        "period": t.gettext("Period"),
+        "recipients": t.gettext("Recipients"),
+        "as_of": t.gettext("As of"),
+        "findings": t.gettext("Check"),
+        "no_findings": t.gettext("No findings."),
+        "items_chosen": t.gettext("Items in this issue (%(count)s)", count="{count}"),
+        "no_items": t.gettext("No new items: this issue would not be sent."),
+        "items_left_out": t.gettext("Held back (%(count)s)", count="{count}"),
+        "reason_max_items": t.gettext(
+            "over max_items = %(max)s: goes into the next issue", max="{max}"
+        ),
+        "items_not_in_issue": t.gettext("Not in this issue (%(count)s)", count="{count}"),
+        "reason_draft": t.gettext("draft (draft: true): never sent"),
+        "reason_future": t.gettext("dated after the cutoff: goes into a later issue"),
+        "reason_sent": t.gettext("already sent in an earlier issue"),
+        "live_reload": t.gettext(
+            "The preview reloads by itself when content, templates or the config change."
+        ),
+        "preview_error_title": t.gettext("The preview cannot be built"),
+        "preview_error_hint": t.gettext("Once you save the fix, this page reloads by itself."),
+        "email_frame": t.gettext("Email preview (%(view)s)", view="{view}"),
+        "archive_title": t.gettext("Archive"),
+        "archive_intro": t.gettext("Every issue sent, to read again."),
+        "issues": t.gettext("Issues"),
+        "no_issues": t.gettext("No issues sent yet."),
+        "feed": t.gettext("Atom feed"),
+        "items_count": t.ngettext("%(num)s item", "%(num)s items", 2, num="{count}"),
+    }
