@@ -17,7 +17,7 @@ from digest.store import DELIVERY_STATES, IN_DOUBT
 from digest.web.admin import admin_page, admin_post, redirect
 from digest.web.state import WebState
 
-PAGE_SIZE = 100
+PAGE_SIZE = 50
 
 
 async def issues_page(request: Request) -> Response:
