@@ -26,6 +26,8 @@ from digest.store import (
 from digest.subscribers import import_csv
 from tests.test_store import NOW, make_issue
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
@@ -189,3 +191,27 @@ def test_issue_views(store: Store) -> None:
     assert (delivery.issue_id, delivery.status, delivery.digest) == (issue_id, SENT, "weekly")
     assert store.issue_titles(issue_id) == []
     assert store.find_issue(12345) is None
+
+
+def test_postgresql_searches_parts_of_addresses_and_names_off_trigram_indexes(
+    store: Store,
+) -> None:
+    if store.is_sqlite:
+        pytest.skip("trigram indexes are PostgreSQL's (SQLite scans: bench/admin.py)")
+    store.add_subscribers(
+        [(f"p{n}@example.org", f"Person {n}", ["weekly"]) for n in range(500)], NOW
+    )
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE subscribers")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plans = [
+            "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(
+                    f"EXPLAIN SELECT id FROM subscribers WHERE {where} LIKE '%%erson 4%%'"
+                )
+            )
+            for where in ("email", "lower(name)")
+        ]
+    assert "ix_subscribers_email_trgm" in plans[0] and "ix_subscribers_name_trgm" in plans[1]
+    assert [r.name for r in store.search_subscribers("person 499").rows] == ["Person 499"]

@@ -21,6 +21,8 @@ from tests.conftest import Site
 from tests.test_web import BASE, Web, make_web
 from tests.web_site import csrf_of
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def web(site: Site) -> Iterator[Web]:

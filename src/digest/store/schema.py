@@ -19,7 +19,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
+
+from digest.store import search_index
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
 SCHEMA_VERSION = 6
@@ -109,6 +112,9 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("unsubscribed_at", UTCDateTime, nullable=True),
 )
+
+# Schema 6: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
+event.listen(subscribers, "after_create", search_index.after_create)
 
 subscriptions = Table(
     "subscriptions",
