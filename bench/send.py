@@ -1,7 +1,7 @@
 """Delivery benchmark: ``digest send`` into Postfix's ``smtp-sink`` vs the ``smtp-source`` ceiling.
 
-    python3 bench/send.py                 # 10,000 and 100,000 subscribers
-    python3 bench/send.py --sizes 20000 --connections 4
+    python3 bench/send.py                 # 10,000 and 100,000 subscribers, DKIM off and on
+    python3 bench/send.py --sizes 20000 --connections 4 --dkim on --algorithm ed25519-sha256
 
 For each list size it builds the sample site's weekly issue for that many subscribers
 (inserted straight into the store, which is setup, not what is measured), starts
@@ -12,6 +12,9 @@ For each list size it builds the sample site's weekly issue for that many subscr
    from the first claim to the last recorded outcome). Its peak RSS comes from ``wait4``;
 2. the ceiling: ``smtp-source -d -s CONNECTIONS -m N -l SIZE`` sends the same number of
    messages of the same size to the same sink.
+
+With ``--dkim on`` the site signs every message (``delivery.dkim`` with a fresh 2048-bit RSA
+or an Ed25519 key): the cost of one signature per message in the hot path.
 
 It prints both rates, their ratio and the sender's peak RSS per size. Targets: >= 60 % of the
 ceiling, peak RSS < 150 MB and flat as the list grows. Needs /usr/sbin/smtp-sink and
@@ -48,7 +51,25 @@ def free_port() -> int:
         return port
 
 
-def make_site(root: Path, port: int, connections: int) -> Path:
+def write_key(path: Path, algorithm: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        if algorithm == "ed25519-sha256"
+        else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def make_site(root: Path, port: int, connections: int, dkim: str | None = None) -> Path:
     import yaml
 
     shutil.copytree(REPO / "content", root / "content")
@@ -62,6 +83,14 @@ def make_site(root: Path, port: int, connections: int) -> Path:
         "connections": connections,
         "rate_limit": 0,
     }
+    if dkim:
+        write_key(root / "dkim.pem", dkim)
+        data["delivery"]["dkim"] = {
+            "domain": "example.org",
+            "selector": "bench",
+            "private_key_file": "dkim.pem",
+            "algorithm": dkim,
+        }
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return config
@@ -192,7 +221,9 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
 
 
-def bench(count: int, connections: int, rounds: int, profile: Path | None) -> dict[str, float]:
+def bench(
+    count: int, connections: int, rounds: int, profile: Path | None, dkim: str | None
+) -> dict[str, float]:
     """``rounds`` alternating runs of the sender (each on a fresh store) and the ceiling,
     into one sink; the best of each counts (the machine may be shared: a neighbour's load
     only ever makes a run slower). Peak RSS is the largest of the sender's runs."""
@@ -205,7 +236,7 @@ def bench(count: int, connections: int, rounds: int, profile: Path | None) -> di
     try:
         for _ in range(rounds):
             with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-                config = make_site(Path(tmp), port, connections)
+                config = make_site(Path(tmp), port, connections, dkim)
                 add_subscribers(config, count)
                 result, rss_mb = run_sender(config, profile)
             sent = int(result["sent"])  # type: ignore[call-overload]
@@ -219,6 +250,7 @@ def bench(count: int, connections: int, rounds: int, profile: Path | None) -> di
         sink.terminate()
         sink.wait()
     return {
+        "dkim": dkim or "off",  # type: ignore[dict-item]
         "subscribers": count,
         "create_s": float(result["create_s"]),  # type: ignore[arg-type]
         "size": size,
@@ -238,6 +270,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each; best counts")
     parser.add_argument("--profile", type=Path, help="cProfile the sender into this file")
+    parser.add_argument("--dkim", default="off,on", help="off, on or both (off,on)")
+    parser.add_argument(
+        "--algorithm", default="rsa-sha256", choices=["rsa-sha256", "ed25519-sha256"]
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -247,16 +283,23 @@ def main() -> None:
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"{tool} not found: apt-get install postfix (the daemon need not run)")
     rows = [
-        bench(int(size), args.connections, args.rounds, args.profile)
+        bench(
+            int(size),
+            args.connections,
+            args.rounds,
+            args.profile,
+            args.algorithm if dkim == "on" else None,
+        )
         for size in args.sizes.split(",")
+        for dkim in args.dkim.split(",")
     ]
     print(
-        f"{'subscribers':>11} {'msg bytes':>9} {'create s':>8} {'digest msg/s':>12} "
+        f"{'DKIM':>14} {'subscribers':>11} {'msg bytes':>9} {'create s':>8} {'digest msg/s':>12} "
         f"{'ceiling msg/s':>13} {'ratio':>6} {'peak RSS MB':>11} {'CPU us/msg':>10}"
     )
     for row in rows:
         print(
-            f"{row['subscribers']:>11,.0f} {row['size']:>9,.0f} {row['create_s']:>8.1f} "
+            f"{row['dkim']:>14} {row['subscribers']:>11,.0f} {row['size']:>9,.0f} {row['create_s']:>8.1f} "
             f"{row['rate']:>12,.0f} {row['ceiling']:>13,.0f} {row['ratio']:>6.0%} "
             f"{row['rss_mb']:>11.1f} {row['cpu_us']:>10.0f}"
         )
@@ -265,7 +308,7 @@ def main() -> None:
             f"{rate:,.0f}/{ceiling:,.0f}"
             for rate, ceiling in zip(row["rates"], row["ceilings"], strict=True)  # type: ignore[call-overload]
         )
-        print(f"{row['subscribers']:>11,.0f} runs (digest/ceiling msg/s): {runs}")
+        print(f"{row['dkim']:>14} {row['subscribers']:>11,.0f} runs (digest/ceiling msg/s): {runs}")
     print(
         f"connections: {args.connections} (sender) = sessions (smtp-source); sink: {SINK}; "
         f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"

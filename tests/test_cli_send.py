@@ -165,6 +165,7 @@ def test_a_database_error_in_the_middle_of_a_command_is_one_line(
     setup(site, cli)
     store = Store.open(site.load().database_url)
     with store.begin() as conn:  # the database breaks after digest opened it
+        conn.execute(text("DROP TABLE bounce_log"))  # it refers to deliveries
         conn.execute(text("DROP TABLE deliveries"))
     store.close()
     result = cli("-c", site.config, "status")

@@ -11,6 +11,7 @@ from itertools import count
 import pytest
 from sqlalchemy import select
 
+from digest.bounces.record import BounceRecord
 from digest.store import (
     IN_DOUBT,
     ISSUE_DONE,
@@ -19,6 +20,7 @@ from digest.store import (
     SENT,
     SUBSCRIBER_ERASED,
     Store,
+    bounce_log,
     consents,
     deliveries,
     erasures,
@@ -77,6 +79,14 @@ def test_erasure_forgets_the_address_everywhere_and_blocks_a_reimport(store: Sto
         expires_at=NOW + timedelta(days=3), request_ip="192.0.2.1", request_user_agent="UA",
         form_url="https://example.org/subscribe", consent_version="v1",
     )  # fmt: skip
+    (delivery,) = store.deliveries_of(victim.id)
+    store.add_bounce(
+        BounceRecord(
+            "f1", NOW, "hard", victim.email, "5.1.1", f"<{victim.email}>: no such user", "dsn",
+            "bounces/1.eml", 1.0, victim.id, delivery.id, issue.id,
+        )
+    )  # fmt: skip
+    assert [b.kind for b in store.bounces_of(victim.id)] == ["hard"]
 
     assert store.erase_subscriber(victim.id, NOW)
     assert not store.erase_subscriber(victim.id, NOW)  # once
@@ -95,8 +105,11 @@ def test_erasure_forgets_the_address_everywhere_and_blocks_a_reimport(store: Sto
             )
         ).all()
         tombstones = conn.execute(select(erasures)).all()
+        reports = conn.execute(select(bounce_log)).all()
     assert [tuple(row) for row in kept] == [("", "")]  # the ledger row stays, anonymous
     assert len(tombstones) == 1 and "s000" not in tombstones[0].address_hash
+    assert [(r.address, r.diagnostic, r.origin, r.kind) for r in reports] == [("", "", "", "hard")]
+    assert store.feedback_counts([issue.id])[issue.id] == {"hard": 1}  # still counted
     assert store.issue_deliveries(issue.id)[0].email == ""
     # the unsent row is skipped by the sender, never sent to nobody
     claimed = store.claim(issue.id, "w", 10, NOW)

@@ -103,7 +103,7 @@ def test_reimport_updates_and_reactivates(store: Store) -> None:
     assert again.token == subscriber.token
 
 
-def test_export_round_trips_active_subscribers(store: Store) -> None:
+def test_export_round_trips_subscribers_with_their_status(store: Store) -> None:
     text = (
         'email,name,digests\na@example.org,"Becker, Anna",weekly\nb@example.org,,monthly;weekly\n'
     )
@@ -112,7 +112,12 @@ def test_export_round_trips_active_subscribers(store: Store) -> None:
     assert gone is not None
     store.unsubscribe(gone.id, NOW)
     exported = export_csv(store.list_subscribers())
-    assert exported == text
+    assert exported == (
+        "email,name,digests,status\n"
+        'a@example.org,"Becker, Anna",weekly,active\n'
+        "b@example.org,,monthly;weekly,active\n"
+        "c@example.org,Gone,weekly,unsubscribed\n"
+    )
 
 
 def test_cli_import_export(site: Site, cli: CliRunner, tmp_path: Path) -> None:
@@ -126,7 +131,9 @@ def test_cli_import_export(site: Site, cli: CliRunner, tmp_path: Path) -> None:
     assert f"{path}:3:" in result.err and f"{path}:4:" in result.err
     out = tmp_path / "export.csv"
     assert cli("-c", site.config, "subscribers", "export", out).code == 0
-    assert out.read_text(encoding="utf-8") == "email,name,digests\na@example.org,Anna,weekly\n"
+    assert out.read_text(encoding="utf-8") == (
+        "email,name,digests,status\na@example.org,Anna,weekly,active\n"
+    )
     listed = cli("-c", site.config, "subscribers", "list", "--digest", "weekly")
     assert listed.out.startswith("a@example.org\tAnna\tactive\tweekly")
     assert cli("-c", site.config, "subscribers", "remove", "a@example.org").code == 0

@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import __version__
+from digest.bounces import commands as bounce_commands
+from digest.bounces.record import describe_feedback
 from digest.compose import compose_next_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
@@ -21,7 +23,7 @@ from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
-from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_STATES, Store, describe_error
+from digest.store import SUBSCRIBER_STATES, Store, describe_error
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -122,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     imp = subs_commands.add_parser("import", help="import a CSV file (email,name,digests)")
     imp.add_argument("file", type=Path)
     imp.set_defaults(handler=cmd_subscribers_import)
-    exp = subs_commands.add_parser("export", help="export active subscribers as CSV")
+    exp = subs_commands.add_parser(
+        "export", help="export subscribers as CSV (email,name,digests,status)"
+    )
     exp.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     exp.set_defaults(handler=cmd_subscribers_export)
     lst = subs_commands.add_parser("list", help="list subscribers")
@@ -162,6 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         help="how often the timer checks the ledger for due periods, retries and resumes",
     )  # fmt: skip
     run.set_defaults(handler=cmd_run)
+
+    bounce_commands.register(commands, _load, lambda loaded: Store.open(loaded.database_url))
 
     sources = commands.add_parser("sources", help="the configured sources")
     sources_commands = sources.add_subparsers(title="sources commands", metavar="COMMAND")
@@ -261,6 +267,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             summaries.append(
                 f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB"
             )
+    summaries += _check_dkim(loaded, problems)
     _print_problems(problems)
     for summary in summaries:
         print(summary)
@@ -268,6 +275,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = len(problems) - errors
     print(f"{errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
+
+
+def _check_dkim(loaded: LoadedConfig, problems: list[Problem]) -> list[str]:
+    """``delivery.dkim``: the key loads; the TXT record to publish."""
+    from digest.dkim import signer_for
+
+    try:
+        signer = signer_for(loaded.config.delivery.dkim, loaded.resolve)
+    except DigestError as exc:
+        problems.append(Problem("error", str(loaded.path), str(exc)))
+        return []
+    if signer is None:
+        return []
+    return [
+        f"DKIM {signer.settings.algorithm}: publish this TXT record in DNS:",
+        f"  {signer.zone_line()}",
+    ]
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -453,7 +477,7 @@ def cmd_subscribers_export(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     with Store.open(loaded.database_url) as store:
-        text = export_csv(store.list_subscribers(status=SUBSCRIBER_ACTIVE))
+        text = export_csv(store.list_subscribers())
     if args.file:
         args.file.write_text(text, encoding="utf-8")
     else:
@@ -508,6 +532,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
                 f"{row.summary or 'no deliveries'}{note}"
             )
+        for key, counts in row.feedback:
+            print(f"  bounces and complaints {key}: {describe_feedback(counts)}")
     for source in sorted(status.sources, key=lambda source: source.name):
         if source.description is not None:
             print(f"source {source.name}: {source.description}")

@@ -22,7 +22,7 @@ from digest.clock import Clock as Clock  # re-exported for the scheduler
 from digest.clock import utc_now as utc_now
 from digest.errors import DeliveryError, DigestError
 from digest.i18n import greeting
-from digest.message import MessageTemplate, Recipient
+from digest.message import DotStuffed, MessageTemplate, Recipient, dot_stuff
 from digest.store import (
     FAILED_PERM,
     FAILED_TEMP,
@@ -68,6 +68,7 @@ class DeliveryLedger(Protocol):
     ) -> None: ...
     def counts(self, issue_id: int | None = None) -> dict[str, int]: ...
     def next_retry_at(self, issue_id: int) -> datetime | None: ...
+    def issue_status(self, issue_id: int) -> tuple[str, str | None]: ...
 
 
 class RetryRules(Protocol):
@@ -86,9 +87,17 @@ class IssueMail:
     """What delivery needs to know about the mail of one issue, and nothing more."""
 
     template: MessageTemplate  # the issue's frozen parts and shared headers
-    envelope_sender: str  # SMTP MAIL FROM
+    # SMTP MAIL FROM of a delivery, given its VERP token (message.envelope_sender decides)
+    envelope_sender: Callable[[str], str]
     links_url: str  # base of the unsubscribe and preferences links
     labels: dict[str, str]  # the site language's labels (the greeting)
+    signer: Signer | None = None  # DKIM (delivery.dkim)
+
+
+class Signer(Protocol):
+    """Signs one finished message (DKIM): returns it with the signature header in front."""
+
+    def sign(self, message: bytes, now: datetime) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class IssueDelivery:
         self.stop = stop or threading.Event()
         self.template = mail.template
         self.sender = mail.envelope_sender
+        self.signer = mail.signer
         self.labels = mail.labels
         self.links_url = mail.links_url
         self.limiter = RateLimiter(self.options.rate_limit)
@@ -243,6 +253,8 @@ class IssueDelivery:
         index = 0
         try:
             while not self._halted():
+                if self._paused_elsewhere():
+                    return
                 batch = self.store.claim(
                     self.issue.id, self.worker, self.options.batch_size, self.clock()
                 )
@@ -278,19 +290,27 @@ class IssueDelivery:
         """Send one row; returns the connection to go on with (None: reconnect)."""
         self.limiter.wait()
         try:
+            now = self.clock()
             data = self.template.build(
                 self._recipient(row),
                 message_id=row.message_id,
-                date=self.clock(),
-                dot_stuffed=self.dot_stuffed,
+                date=now,
+                dot_stuffed=self.dot_stuffed and self.signer is None,
             )
+            if self.signer is not None:  # once per message, over what the recipient gets
+                data = self.signer.sign(data, now)
+                if self.dot_stuffed:
+                    data = DotStuffed(dot_stuff(data))
         except DigestError as exc:  # e.g. an address that cannot go into a header
             self.store.mark_failed_perm(row.id, f"cannot build message: {exc}")
             self._result(FAILED_PERM, error=True)
             return connection
         try:
             connection.send(
-                self.sender, row.email, data, lambda: self.store.mark_payload(row.id, self.clock())
+                self.sender(row.verp_token),
+                row.email,
+                data,
+                lambda: self.store.mark_payload(row.id, self.clock()),
             )
         except ConnectionLost as exc:
             self.store.release([row.id], str(exc))
@@ -332,6 +352,16 @@ class IssueDelivery:
         self.on_result(status)
         if too_many:
             self._pause(f"{self.consecutive_errors} consecutive delivery errors")
+
+    def _paused_elsewhere(self) -> bool:
+        """Bounce intake pauses an issue whose bounce or complaint rate passed its limit;
+        the senders stop at their next batch."""
+        status, note = self.store.issue_status(self.issue.id)
+        if status != ISSUE_PAUSED:
+            return False
+        with self.lock:
+            self.pause_reason = self.pause_reason or note or "paused"
+        return True
 
     def _pause(self, reason: str) -> None:
         with self.lock:

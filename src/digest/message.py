@@ -10,6 +10,7 @@ checks the result parses to the same thing the full ``email`` pipeline builds.
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import re
 import secrets
@@ -63,6 +64,7 @@ class Splicer:
         return "".join(pieces)
 
 
+@functools.lru_cache(maxsize=64)  # the same From for every message of an issue
 def parse_sender(value: str) -> tuple[str, str]:
     """``Name <addr>`` -> (name, addr); rejects what is not an address."""
     check_header_value("delivery.from", value)
@@ -72,9 +74,14 @@ def parse_sender(value: str) -> tuple[str, str]:
     return name, address
 
 
-def envelope_sender(delivery: DeliveryConfig) -> str:
-    """The envelope sender (SMTP ``MAIL FROM``, the return path bounces go to) of every
-    message: the one place that decides it."""
+def envelope_sender(
+    delivery: DeliveryConfig, return_path: str | None = None, verp_token: str = ""
+) -> str:
+    """The envelope sender (SMTP ``MAIL FROM``, where bounces go) of a message: the one place
+    that decides it. A delivery with a VERP token, when ``bounces.return_path`` is set, gets
+    its own return path (``bounces+{token}@...``); everything else the From address."""
+    if return_path and verp_token:
+        return return_path.replace("{token}", verp_token)
     return parse_sender(delivery.from_)[1]
 
 

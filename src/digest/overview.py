@@ -1,6 +1,6 @@
 """What ``digest status`` and the staff dashboard show, computed once: per digest its schedule,
-next fire, catch-up, subscribers, unsent items and latest issue with its delivery counts; the
-sources' health; the deliveries in doubt. Typed values only: the CLI and the web present them.
+next fire, catch-up, subscribers, unsent items, latest issue with its delivery counts and the
+recent issues' bounces and complaints; the sources' health; the deliveries in doubt. Typed values only: the CLI and the web present them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from digest.store import (
     Store,
 )
 
+FEEDBACK_ISSUES = 5  # recent issues whose bounces and complaints are shown
+
 
 @dataclass(frozen=True)
 class DigestOverview:
@@ -38,10 +40,24 @@ class DigestOverview:
     unsent_items: int
     latest: IssueRow | None
     counts: Mapping[str, int]  # the latest issue's deliveries by state, zeros left out
+    # Recent issues that had bounces, complaints or delay notices: (period key, counts by
+    # kind: hard, soft, complaint, delayed), newest first.
+    feedback: tuple[tuple[str, Mapping[str, int]], ...] = ()
 
     @property
     def summary(self) -> str:
         return delivery_summary(self.counts)
+
+    @property
+    def latest_feedback(self) -> Mapping[str, int]:
+        """The latest issue's bounce-log counts by kind ({} for none)."""
+        if (
+            self.latest is None
+            or not self.feedback
+            or self.feedback[0][0] != self.latest.period_key
+        ):
+            return {}
+        return self.feedback[0][1]
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,9 @@ def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
         schedule = loaded.schedule(name)
         latest = store.latest_issue(name)
         counts = {k: v for k, v in store.counts(latest.id).items() if v} if latest else {}
+        recent = store.list_issues(name, limit=FEEDBACK_ISSUES)
+        by_issue = store.feedback_counts([issue.id for issue in recent])
+        feedback = tuple((i.period_key, by_issue[i.id]) for i in recent if by_issue[i.id])
         digests.append(
             DigestOverview(
                 name=name,
@@ -99,6 +118,7 @@ def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
                 unsent_items=len(store.unsent_items(name)),
                 latest=latest,
                 counts=counts,
+                feedback=feedback,
             )
         )
     states = store.source_states()

@@ -7,6 +7,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from digest.bounces.policy import paused_for_feedback
 from digest.config import LoadedConfig
 from digest.deliver import Clock, DeliveryReport, utc_now
 from digest.errors import DigestError
@@ -180,6 +181,8 @@ class Runner:
     def _resume(self, issue: IssueRow, now: datetime) -> None:
         name = issue.digest
         if issue.status == ISSUE_PAUSED:
+            if paused_for_feedback(issue.note):
+                return  # staff decide: 'digest send' resumes it once the list is clean
             tried = self._paused_tried.get(issue.id)
             if tried is not None and now - tried < self.paused_retry:
                 return

@@ -43,6 +43,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from digest.bounces.service import poll_for_run
 from digest.config import LoadedConfig
 from digest.plan import CatchUpPlan, describe_catch_up, due_fires, plan_catch_up
 from digest.runlock import RunLock
@@ -121,6 +122,17 @@ def build_scheduler(
         next_run_time=datetime.now(UTC),  # the start-up check, at once
         **JOB_OPTIONS,
     )
+    bounces = loaded.config.bounces
+    if bounces.imap is not None:  # its own job: a slow mailbox never holds up a send
+        scheduler.add_job(
+            poll_for_run,
+            IntervalTrigger(seconds=interval, timezone=UTC),
+            args=(runner.store, bounces, runner.clock),
+            id="bounce-poll",
+            name="bounce mailbox (IMAP)",
+            next_run_time=datetime.now(UTC),
+            **JOB_OPTIONS,
+        )
     return scheduler
 
 

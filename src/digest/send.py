@@ -3,6 +3,7 @@ The scheduler uses the same function, so a manual send and a scheduled one share
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from digest.clock import Clock, utc_now
 from digest.compose import ComposedIssue, compose_next_issue, sample_recipient
 from digest.config import LoadedConfig
 from digest.deliver import DeliveryOptions, DeliveryReport, IssueDelivery, IssueMail
+from digest.dkim import signer_for
 from digest.errors import DeliveryError
 from digest.i18n import greeting, labels_for
 from digest.ledger import PreparedIssue, prepare_issue
@@ -29,13 +31,17 @@ class SendResult:
 
 def issue_mail(loaded: LoadedConfig, issue: IssueRow) -> IssueMail:
     """What delivery needs of the config for ``issue``: its message template, the envelope
-    sender and where the personal links point."""
+    sender (per delivery, for VERP), where the personal links point, the DKIM signer."""
     rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
+    delivery = loaded.config.delivery
     return IssueMail(
         template=message_template(loaded, issue.digest, rendered),
-        envelope_sender=envelope_sender(loaded.config.delivery),
+        envelope_sender=functools.partial(
+            envelope_sender, delivery, loaded.config.bounces.return_path
+        ),
         links_url=loaded.config.site.links_url,
         labels=labels_for(loaded.config.site.locale),
+        signer=signer_for(delivery.dkim, loaded.resolve),
     )
 
 
@@ -151,6 +157,9 @@ def send_test_copy(
     data = template.build(
         recipient, message_id=make_message_id(template.sender_domain, "test"), date=now
     )
+    signer = signer_for(loaded.config.delivery.dkim, loaded.resolve)
+    if signer is not None:  # signed like the issue itself, so the test shows what receivers see
+        data = signer.sign(data, now)
     connection = transport.connect()
     try:
         connection.send(envelope_sender(loaded.config.delivery), address, data, lambda: None)

@@ -13,9 +13,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.headers import single_line
-from digest.store import SUBSCRIBER_ACTIVE, Store, Subscriber
+from digest.store import Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
+EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
 
 
@@ -110,14 +111,21 @@ def import_rows(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Write the valid rows of ``parsed`` (batched, one transaction per ``batch`` rows, or
-    one for all); erased addresses are reported and left out. ``progress`` gets the number
+    one for all); erased and suppressed addresses are reported and left out. ``progress`` gets the number
     of rows done after each batch."""
     report = ImportReport(problems=list(parsed.problems))
     erased = store.erased_among(email for _, email, _, _ in parsed.rows)
     for line, email, _, _ in parsed.rows:  # GDPR erasure: never brought back by mistake
         if email in erased:
             report.problems.append(f"{source}:{line}: {email} was erased; not imported")
-    valid = [(e, n, d) for _, e, n, d in parsed.rows if e not in erased]
+    rows = [(line, e, n, d) for line, e, n, d in parsed.rows if e not in erased]
+    suppressed = store.suppressed_among([email for _, email, _, _ in rows])
+    for line, email, _, _ in rows:  # bounced or complained: a re-import never mails them again
+        if email in suppressed:
+            report.problems.append(
+                f"{source}:{line}: {email} is {suppressed[email]}: kept suppressed (skipped)"
+            )
+    valid = [(e, n, d) for _, e, n, d in rows if e not in suppressed]
     size = batch or max(len(valid), 1)
     for start in range(0, len(valid), size):
         added, updated = store.add_subscribers(valid[start : start + size], now)
@@ -145,10 +153,13 @@ def import_csv(
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:
+    """Every subscriber with their status: the suppressed ones too, so a list moved to another
+    tool keeps not mailing them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        if subscriber.status == SUBSCRIBER_ACTIVE:
-            writer.writerow([subscriber.email, subscriber.name, ";".join(subscriber.digests)])
+        writer.writerow(
+            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        )
     return out.getvalue()

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from digest.bounces.config import BouncesConfig, DkimConfig
 from digest.catalogue import Translator, catalogue_language, translator_for
 from digest.errors import HeaderError
 from digest.fields import StrictModel
@@ -214,6 +215,7 @@ class DeliveryConfig(_Model):
     list_unsubscribe_mailto: str | None = None
     list_id: str | None = None
     retry: RetryConfig = RetryConfig()
+    dkim: DkimConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -271,6 +273,7 @@ class Config(_Model):
     digests: dict[str, DigestConfig] = Field(min_length=1)
     delivery: DeliveryConfig
     web: WebConfig = WebConfig()
+    bounces: BouncesConfig = BouncesConfig()
 
     @field_validator("digests")
     @classmethod

@@ -21,11 +21,13 @@ from digest.store._base import (
 )
 from digest.store._deliveries import DeliveryStore
 from digest.store._directory import SubscriberDirectory, address_hash
+from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._resolve import IssueResolution
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
+    BounceView,
     Consent,
     DeliveryRow,
     IssueDelivery,
@@ -56,12 +58,16 @@ from digest.store.schema import (
     SENT,
     SKIPPED,
     SUBSCRIBER_ACTIVE,
+    SUBSCRIBER_BOUNCED,
+    SUBSCRIBER_COMPLAINED,
     SUBSCRIBER_ERASED,
     SUBSCRIBER_PENDING,
     SUBSCRIBER_STATES,
     SUBSCRIBER_UNSUBSCRIBED,
+    SUPPRESSED_STATES,
     WORKER_LEASE,
     UTCDateTime,
+    bounce_log,
     consents,
     deliveries,
     digests,
@@ -86,6 +92,7 @@ class Store(
     DeliveryStore,
     IssueStore,
     SubscriberStore,
+    FeedbackStore,
     SubscriberDirectory,
     IssueResolution,
     StoreBase,
@@ -110,11 +117,15 @@ __all__ = [
     "SKIPPED",
     "SQLITE_PREFIX",
     "SUBSCRIBER_ACTIVE",
+    "SUBSCRIBER_BOUNCED",
+    "SUBSCRIBER_COMPLAINED",
     "SUBSCRIBER_ERASED",
     "SUBSCRIBER_PENDING",
     "SUBSCRIBER_STATES",
     "SUBSCRIBER_UNSUBSCRIBED",
+    "SUPPRESSED_STATES",
     "WORKER_LEASE",
+    "BounceView",
     "Consent",
     "DeliveryRow",
     "IssueDelivery",
@@ -128,6 +139,7 @@ __all__ = [
     "SubscriberRecord",
     "UTCDateTime",
     "address_hash",
+    "bounce_log",
     "consents",
     "deliveries",
     "describe_error",

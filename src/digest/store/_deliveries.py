@@ -35,6 +35,7 @@ from digest.store.schema import (
     SENT,
     SKIPPED,
     SUBSCRIBER_ACTIVE,
+    SUPPRESSED_STATES,
     WORKER_LEASE,
     deliveries,
     issues,
@@ -98,15 +99,21 @@ class DeliveryStore(IssueStore):
                     if r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed
                 ]
                 gone = [
-                    r.id
+                    r
                     for r in rows
                     if not (r.subscriber_status == SUBSCRIBER_ACTIVE and r.still_subscribed)
                 ]
-                if gone:  # skip them and look further: a batch of leavers is not the end
+                # Skip them and look further: a batch of leavers is not the end. Bounced and
+                # complained addresses are skipped too (suppressed after the issue began).
+                for reason in {_skip_reason(r.subscriber_status) for r in gone}:
                     conn.execute(
                         update(deliveries)
-                        .where(deliveries.c.id.in_(gone))
-                        .values(status=SKIPPED, last_error="unsubscribed before sending")
+                        .where(
+                            deliveries.c.id.in_(
+                                [r.id for r in gone if _skip_reason(r.subscriber_status) == reason]
+                            )
+                        )
+                        .values(status=SKIPPED, last_error=reason)
                     )
             conn.execute(
                 update(deliveries)
@@ -124,6 +131,7 @@ class DeliveryStore(IssueStore):
                 status=SENDING,
                 attempts=r.attempts + 1,
                 token=r.token,
+                verp_token=r.verp_token or "",
             )
             for r in wanted
         ]
@@ -354,3 +362,9 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _skip_reason(subscriber_status: str) -> str:
+    if subscriber_status in SUPPRESSED_STATES:
+        return f"suppressed before sending: {subscriber_status}"
+    return "unsubscribed before sending"

@@ -5,8 +5,8 @@ Search walks the unique index on ``subscribers.email`` in order and stops after 
 gives, never a count over the whole table.
 
 Erasure (GDPR Art. 17) keeps the subscriber's row, because delivery rows point at it, but
-without address, name or token; the delivery rows lose address and name too, the consent
-log entries for the address are deleted, and a tombstone keeps only a SHA-256 of the address
+without address, name or token; the delivery rows lose address and name too, bounce reports
+lose address, diagnostic text and origin, the consent log entries for the address are deleted, and a tombstone keeps only a SHA-256 of the address
 so that an import cannot add it back by mistake.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from digest.store._base import StoreBase
 from digest.store.rows import (
+    BounceView,
     Consent,
     SubscriberDelivery,
     SubscriberPage,
@@ -29,6 +30,7 @@ from digest.store.rows import (
 )
 from digest.store.schema import (
     SUBSCRIBER_ERASED,
+    bounce_log,
     consents,
     deliveries,
     erasures,
@@ -147,6 +149,24 @@ class SubscriberDirectory(StoreBase):
         with self.engine.connect() as conn:
             return [SubscriberDelivery(**row._mapping) for row in conn.execute(query)]
 
+    def bounces_of(self, subscriber_id: int, limit: int = 50) -> list[BounceView]:
+        """The latest bounce and complaint reports about one subscriber, newest first."""
+        query = (
+            select(
+                bounce_log.c.received_at,
+                bounce_log.c.kind,
+                bounce_log.c.status,
+                bounce_log.c.diagnostic,
+                bounce_log.c.source,
+                bounce_log.c.issue_id,
+            )
+            .where(bounce_log.c.subscriber_id == subscriber_id)
+            .order_by(bounce_log.c.received_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [BounceView(**row._mapping) for row in conn.execute(query)]
+
     def update_subscriber(
         self, subscriber_id: int, *, name: str, digest_names: Iterable[str]
     ) -> bool:
@@ -200,6 +220,16 @@ class SubscriberDirectory(StoreBase):
                 delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
             )
             conn.execute(delete(consents).where(consents.c.email == row.email))
+            conn.execute(  # the reports stay (counts per issue), without address or text
+                update(bounce_log)
+                .where(
+                    or_(
+                        bounce_log.c.subscriber_id == subscriber_id,
+                        bounce_log.c.address == row.email,
+                    )
+                )
+                .values(address="", diagnostic="", origin="")
+            )
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.subscriber_id == subscriber_id)

@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from digest.bounces.verp import new_token as new_verp_token
 from digest.store._base import StoreBase
 from digest.store.rows import IssueExists, IssueRow
 from digest.store.schema import (
@@ -33,10 +34,11 @@ from digest.store.schema import (
 
 _PAGE = 5000
 _PG_INSERT_DELIVERIES = text(
-    "INSERT INTO deliveries (issue_id, subscriber_id, email, name, message_id, status, attempts) "
-    f"SELECT :issue, s, e, n, m, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
-    "CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:message_ids AS text[])) "
-    "AS u(s, e, n, m)"
+    "INSERT INTO deliveries (issue_id, subscriber_id, email, name, message_id, verp_token, "
+    "status, attempts) "
+    f"SELECT :issue, s, e, n, m, v, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
+    "CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:message_ids AS text[]), "
+    "CAST(:verp_tokens AS text[])) AS u(s, e, n, m, v)"
 )
 
 
@@ -170,6 +172,7 @@ class IssueStore(StoreBase):
                         "emails": [row.email for row in recipients],
                         "names": [row.name for row in recipients],
                         "message_ids": [message_id() for _ in recipients],
+                        "verp_tokens": [new_verp_token() for _ in recipients],
                     },
                 )
                 continue
@@ -178,8 +181,8 @@ class IssueStore(StoreBase):
                 [
                     {
                         "issue_id": issue_id, "subscriber_id": row.id, "email": row.email,
-                        "name": row.name, "message_id": message_id(), "status": PENDING,
-                        "attempts": 0,
+                        "name": row.name, "message_id": message_id(),
+                        "verp_token": new_verp_token(), "status": PENDING, "attempts": 0,
                     }
                     for row in recipients
                 ],

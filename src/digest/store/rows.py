@@ -49,6 +49,7 @@ class DeliveryRow:
     status: str
     attempts: int
     token: str
+    verp_token: str = ""  # the return-path token (bounces.return_path)
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,15 @@ class IssueDelivery:
     last_error: str | None
     sent_at: datetime | None
     message_id: str
+
+
+@dataclass(frozen=True)
+class BounceView:
+    """One bounce or complaint report about a subscriber, as the staff pages show it."""
+
+    received_at: datetime
+    kind: str
+    status: str
+    diagnostic: str
+    source: str
+    issue_id: int | None

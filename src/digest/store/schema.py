@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,10 +23,10 @@ from sqlalchemy import (
     event,
 )
 
-from digest.store import search_index
+from digest.store.search_index import after_create as _search_indexes_after_create
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,8 +114,8 @@ subscribers = Table(
     Column("unsubscribed_at", UTCDateTime, nullable=True),
 )
 
-# Schema 6: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
-event.listen(subscribers, "after_create", search_index.after_create)
+# Schema 7: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
+event.listen(subscribers, "after_create", _search_indexes_after_create)
 
 subscriptions = Table(
     "subscriptions",
@@ -140,8 +141,14 @@ deliveries = Table(
     Column("lease_until", UTCDateTime, nullable=True),  # schema 5: the claim's lease end
     Column("payload_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
+    # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
+    # subscriber's unsubscribe token.
+    Column("verp_token", String(32), nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
+uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
+# A bounce that names only an address finds the subscriber's latest delivery by this.
+ix_deliveries_subscriber = Index("ix_deliveries_subscriber", deliveries.c.subscriber_id)
 # Schema 5: claims read the next due rows of an issue in id order straight off this index,
 # however much history the table holds (PostgreSQL, unlike SQLite, does not add the row id
 # to an index by itself: with (issue_id, status) alone a claim sorted, 6 ms rising to 40 ms).
@@ -163,12 +170,7 @@ ix_deliveries_in_doubt = Index(
     postgresql_where=deliveries.c.status == "in_doubt",
 )
 
-# Schema 6 (issue 14): a subscriber's page lists their deliveries straight off this index.
-ix_deliveries_subscriber = Index(
-    "ix_deliveries_subscriber", deliveries.c.subscriber_id, deliveries.c.id
-)
-
-# Schema 6 (issue 14): erased addresses (GDPR Art. 17) as a salted SHA-256 of the normalised
+# Schema 7 (issue 14): erased addresses (GDPR Art. 17) as a salted SHA-256 of the normalised
 # address and nothing else: enough to stop a later import from adding them back by mistake.
 erasures = Table(
     "erasures",
@@ -212,6 +214,25 @@ source_states = Table(
     Column("failures", Integer, nullable=False),
 )
 
+# Every bounce, complaint and delayed-delivery notice received, matched or not: the bounce log.
+bounce_log = Table(
+    "bounce_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),  # one report, one row
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(20), nullable=False),  # hard | soft | delayed | complaint
+    Column("address", String(320), nullable=False),
+    Column("status", String(20), nullable=False),  # RFC 3463 code, "" if none given
+    Column("diagnostic", Text, nullable=False),
+    Column("source", String(40), nullable=False),  # dsn, mta, arf, ses, postmark, ...
+    Column("origin", String(500), nullable=False),  # file, maildir key, imap uid, webhook
+    Column("score", Float, nullable=False),  # what it added to the soft-bounce score
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=True, index=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=True, index=True),
+)
+
 workers = Table(
     "workers",
     metadata,
@@ -230,11 +251,17 @@ PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED = (
     "pending", "sending", "sent", "failed_temp", "failed_perm", "in_doubt", "skipped",
 )  # fmt: skip
 DELIVERY_STATES = (PENDING, SENDING, SENT, FAILED_TEMP, FAILED_PERM, IN_DOUBT, SKIPPED)
-# Subscriber states.
+# Subscriber states. Bounced and complained addresses are suppressed: no mail, and an import
+# never re-activates them.
 SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED = (
     "pending", "active", "unsubscribed",
 )  # fmt: skip
-SUBSCRIBER_STATES = (SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED)
+SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED = "bounced", "complained"
+SUBSCRIBER_STATES = (
+    SUBSCRIBER_PENDING, SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, SUBSCRIBER_BOUNCED,
+    SUBSCRIBER_COMPLAINED,
+)  # fmt: skip
+SUPPRESSED_STATES = (SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED)
 # An erased subscriber's row stays (delivery rows point to it) without address or name.
 SUBSCRIBER_ERASED = "erased"
 WORKER_LEASE = timedelta(minutes=2)

@@ -28,9 +28,12 @@ async def issues_page(request: Request) -> Response:
     digest = request.query_params.get("digest", "")
     digests = page.state.loaded.config.digests
     issues = await run_in_threadpool(store.list_issues, digest if digest in digests else None, 100)
-    counts = await run_in_threadpool(store.counts_by_issue, [issue.id for issue in issues])
+    ids = [issue.id for issue in issues]
+    counts = await run_in_threadpool(store.counts_by_issue, ids)
+    feedback = await run_in_threadpool(store.feedback_counts, ids)
     return page.render(
-        request, "admin_issues.html", issues=issues, counts=counts, digests=digests,
+        request, "admin_issues.html", issues=issues, counts=counts, feedback=feedback,
+        digests=digests,
         digest=digest, states=DELIVERY_STATES,
     )  # fmt: skip
 
@@ -65,6 +68,7 @@ async def issue_page(request: Request) -> Response:
         issue=issue,
         titles=await run_in_threadpool(store.issue_titles, issue_id),
         counts=(await run_in_threadpool(store.counts_by_issue, [issue_id]))[issue_id],
+        fb=(await run_in_threadpool(store.feedback_counts, [issue_id]))[issue_id],
         rows=rows[:PAGE_SIZE],
         next_after=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
         doubtful=doubtful,

@@ -57,12 +57,14 @@ async def subscriber_page(request: Request) -> Response:
         return _not_found(state, request)
     consents = await run_in_threadpool(state.store.consents_for, record.email)
     deliveries = await run_in_threadpool(state.store.deliveries_of, record.id)
+    bounces = await run_in_threadpool(state.store.bounces_of, record.id)
     return page.render(
         request,
         "admin_subscriber.html",
         record=record,
         consents=consents,
         deliveries=deliveries,
+        bounces=bounces,
         digests=state.loaded.config.digests,
         error=request.query_params.get("error") == "confirm",
     )

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from digest.bounces.hooks import Fetcher, fetch_https, providers
 from digest.config import FolderSourceConfig, LoadedConfig, load_config
 from digest.store import Store
 from digest.transport import Transport
@@ -30,6 +31,7 @@ from digest.web.admin_issues import routes as admin_issue_routes
 from digest.web.admin_subscribers import routes as admin_subscriber_routes
 from digest.web.archive import routes as archive_routes
 from digest.web.headers import EMAIL_CSP, PAGE_CSP, SecurityHeaders
+from digest.web.hooks import routes as hook_routes
 from digest.web.jobs import Jobs
 from digest.web.preview import routes as preview_routes
 from digest.web.reload import ChangeWatcher
@@ -76,9 +78,11 @@ def create_app(
     transport: Transport | None = None,
     environ: Mapping[str, str] | None = None,
     watch: bool = True,
+    sns_fetch: Fetcher = fetch_https,
 ) -> Starlette:
-    """Build the app for the site at ``config_path``. ``clock``, ``transport`` and
-    ``environ`` replace the real ones in tests; ``watch`` starts the live-reload watcher."""
+    """Build the app for the site at ``config_path``. ``clock``, ``transport``, ``environ``
+    and ``sns_fetch`` (how SES webhooks get SNS certificates) replace the real ones in tests;
+    ``watch`` starts the live-reload watcher."""
     env = os.environ if environ is None else environ
     loaded = load_config(config_path, environ=env)
     web = loaded.config.web
@@ -102,6 +106,7 @@ def create_app(
         signup_limit=RateLimiter(web.signups_per_ip_per_hour, 3600),
         login_limit=RateLimiter(10, 900),
         jobs=Jobs(texts, clock),
+        hooks=providers(loaded.config.bounces.webhooks, sns_fetch),
     )
 
     routes: list[BaseRoute] = [
@@ -109,6 +114,7 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("digest.web", "static")]), name="static"),
         *subscription_routes,
         *archive_routes,
+        *hook_routes,
     ]
     if public_only:
         routes.append(Route("/", lambda request: RedirectResponse("/subscribe", 303)))

@@ -16,6 +16,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from digest.bounces.hooks import Provider
 from digest.catalogue import Translator
 from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
@@ -44,6 +45,7 @@ class WebState:
     signup_limit: RateLimiter
     login_limit: RateLimiter
     jobs: Jobs
+    hooks: Mapping[str, Provider]  # the configured webhook providers by route name
     imports: ImportJobs = field(default_factory=ImportJobs)  # CSV imports (admin)
 
     @property

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest.config import LoadedConfig
+from digest.dkim import signer_for
 from digest.errors import DigestError
 from digest.headers import single_line
 from digest.message import envelope_sender, make_message_id, sender_domain
@@ -186,6 +187,9 @@ def send_confirmation(state: WebState, consent: Consent) -> None:
     loaded = state.loaded
     transport = state.transport or default_transport(loaded)
     data = confirmation_message(state, consent)
+    signer = signer_for(loaded.config.delivery.dkim, loaded.resolve)
+    if signer is not None:
+        data = signer.sign(data, state.now())
     connection = transport.connect()
     try:
         connection.send(envelope_sender(loaded.config.delivery), consent.email, data, lambda: None)

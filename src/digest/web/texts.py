@@ -126,6 +126,16 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "cancel": t.gettext("Cancel"),
         "test_send": t.gettext("Test send to"),
         "test_send_button": t.gettext("Send test"),
+        "feedback": t.gettext("Bounces and complaints"),
+        "feedback_counts": t.gettext(
+            "%(bounces)s bounces (%(hard)s hard, %(soft)s soft), %(complaints)s complaints, %(delayed)s delayed",
+            bounces="{bounces}",
+            hard="{hard}",
+            soft="{soft}",
+            complaints="{complaints}",
+            delayed="{delayed}",
+        ),
+        "issue_note": t.gettext("Note"),
         "in_doubt_title": t.gettext("Deliveries in doubt"),
         "in_doubt_body": t.gettext(
             "The server did not answer after the message was handed over; these are never re-sent automatically."

@@ -1,11 +1,10 @@
-"""Schema 6 (issue 14, staff admin): erasure tombstones, deliveries by subscriber.
+"""Schema 7 (issue 14, staff admin): erasure tombstones, search indexes.
 
-- ``erasures``: the salted SHA-256 of each erased address, so an import does not add it back;
-- ``ix_deliveries_subscriber`` (subscriber_id, id): a subscriber's deliveries without a scan;
+- ``erasures``: the SHA-256 of each erased address, so an import does not add it back;
 - on PostgreSQL, trigram indexes for the subscriber search (``digest.store.search_index``).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from alembic import op
 
 from digest.store.search_index import create_search_indexes
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:
@@ -25,5 +24,4 @@ def upgrade() -> None:
         sa.Column("address_hash", sa.String(64), primary_key=True),
         sa.Column("erased_at", sa.DateTime, nullable=False),
     )
-    op.create_index("ix_deliveries_subscriber", "deliveries", ["subscriber_id", "id"])
     create_search_indexes(op.get_bind())
