@@ -259,3 +259,24 @@ def test_mark_all_delivered(web: Web) -> None:
     assert "1 Zustellungen als zugestellt markiert." in response.text
     assert web.store.counts(issue_id)[IN_DOUBT] == 0 and web.store.counts(issue_id)[SENT] == 2
     assert len(web.transport.sent) == 1
+
+
+def test_admin_pages_follow_the_site_language(site: Site) -> None:
+    site.replace_in_config("locale: de_DE", "locale: en_GB")
+    for web in make_web(site):
+        issue_id = send_with_one_in_doubt(web)
+        subscriber = web.store.subscriber_by_email("fine@example.net")
+        assert subscriber is not None
+        pages = {
+            "/subscribers": "Search by address or name",
+            f"/subscribers/{subscriber.id}": "Erase (GDPR Art. 17)",
+            "/subscribers/new": "Add a subscriber",
+            "/subscribers/import": "Import subscribers from CSV",
+            "/issues": "Deliveries",
+            f"/issues/{issue_id}": "Resolve deliveries in doubt",
+            f"/issues/{issue_id}/resend?delivery=all": "they receive it twice",
+        }
+        for path, words in pages.items():
+            page = web.client.get(path)
+            assert page.status_code == 200 and words in page.text, path
+            assert '<html lang="en">' in page.text

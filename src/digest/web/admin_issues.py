@@ -134,7 +134,10 @@ async def resend(request: Request) -> Response:
     )
     if not changed:
         return redirect(f"/issues/{issue_id}", "nothing_in_doubt")
-    state.jobs.start(issue.digest, lambda: _deliver(state, issue_id))
+    if not state.jobs.start(issue.digest, lambda: _deliver(state, issue_id)):
+        # a send of this digest is running: the rows wait, pending, for the next send or
+        # for `digest run`, which resumes the issue
+        state.jobs.note(state.texts["job_busy"].format(digest=issue.digest))
     return redirect(f"/issues/{issue_id}", "resend_started", n=changed)
 
 
