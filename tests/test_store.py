@@ -272,7 +272,7 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
     with store.begin() as conn:  # what schema 4 looked like
         for index in ("ix_deliveries_claim", "ix_deliveries_sending", "ix_deliveries_in_doubt"):
             conn.execute(text(f"DROP INDEX {index}"))
-        conn.execute(text("DROP TABLE erasures"))  # nor schema 7
+        conn.execute(text("DROP TABLE erasures"))  # nor schema 8
         conn.execute(text("CREATE INDEX ix_deliveries_due ON deliveries (issue_id, status)"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN lease_until"))
         # nor schema 6: the bounce log and the VERP token
@@ -280,6 +280,7 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
         for index in ("uq_deliveries_verp_token", "ix_deliveries_subscriber"):
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN verp_token"))
+        conn.execute(text("DROP TABLE staff_sessions"))  # nor schema 7
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("CREATE TABLE schema_info (version INTEGER NOT NULL)"))
         conn.execute(text("INSERT INTO schema_info (version) VALUES (4)"))

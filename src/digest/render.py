@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
@@ -83,7 +84,9 @@ class Renderer:
         if loaded.templates_dir.is_dir():
             loaders.append(jinja2.FileSystemLoader(loaded.templates_dir))
         loaders.append(jinja2.PackageLoader("digest", "templates"))
-        self.env = jinja2.Environment(
+        # Site templates are the site owner's, not ours: sandboxed, they cannot reach Python
+        # internals (``cycler.__init__.__globals__.os`` is a SecurityError, a template error).
+        self.env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("mjml", "html", "xml"), default_for_string=False

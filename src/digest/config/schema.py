@@ -6,6 +6,7 @@ filters declare their keys in :mod:`digest.filters`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import reduce
 from operator import or_
@@ -236,8 +237,9 @@ class WebConfig(_Model):
     staff_user: str = Field(default="staff", min_length=1)
     staff_password_hash: str = Field(
         default="",
-        description="From 'digest hash-password' (pbkdf2_sha256$...). Empty: no staff login; "
-        "send actions are off and preview/dashboard answer loopback clients only.",
+        description="From 'digest hash-password' (pbkdf2_sha256$...). Empty: no password; "
+        "'digest serve' prints a one-time login link at start, the only way into staff pages. "
+        "Changing it ends every staff session.",
     )
     staff_email: str | None = Field(default=None, description="Default 'test-send to me' address.")
     secret_key: SecretStr = Field(
@@ -249,6 +251,25 @@ class WebConfig(_Model):
         default=["127.0.0.1", "localhost", "[::1]"],
         description="Host headers staff pages answer (DNS-rebinding guard); '*' allows any.",
     )
+    session_idle_minutes: float = Field(
+        default=60, gt=0, description="A staff session unused this long ends."
+    )
+    session_max_hours: float = Field(
+        default=12, gt=0, description="A staff session ends this long after its login."
+    )
+    login_attempts_per_client: int = Field(
+        default=10, ge=1, description="Login attempts one client address may make in 15 minutes."
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins to the staff account before it waits 15 minutes.",
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto is "
+        "believed. Empty: none, not even 127.0.0.1: the peer address is the client.",
+    )
     signup_expiry_days: float = Field(default=7, gt=0, le=365)
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
     signups_per_address_per_day: int = Field(default=3, ge=1)
@@ -256,6 +277,18 @@ class WebConfig(_Model):
         default="1",
         description="Recorded with each sign-up; bump it when the consent text changes.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return value
 
     @field_validator("staff_password_hash")
     @classmethod

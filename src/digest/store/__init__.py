@@ -25,6 +25,7 @@ from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
 from digest.store._resolve import IssueResolution
+from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     BounceView,
@@ -81,6 +82,7 @@ from digest.store.schema import (
     ix_deliveries_subscriber,
     metadata,
     source_states,
+    staff_sessions,
     subscribers,
     subscriptions,
     workers,
@@ -93,6 +95,7 @@ class Store(
     IssueStore,
     SubscriberStore,
     FeedbackStore,
+    SessionStore,
     SubscriberDirectory,
     IssueResolution,
     StoreBase,
@@ -131,6 +134,7 @@ __all__ = [
     "IssueDelivery",
     "IssueExists",
     "IssueRow",
+    "StaffSession",
     "Store",
     "StoredItem",
     "Subscriber",
@@ -159,6 +163,7 @@ __all__ = [
     "resolve_database_url",
     "source_states",
     "sqlite_path",
+    "staff_sessions",
     "subscribers",
     "subscriptions",
     "workers",

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from digest.store.search_index import after_create as _search_indexes_after_create
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,7 +114,7 @@ subscribers = Table(
     Column("unsubscribed_at", UTCDateTime, nullable=True),
 )
 
-# Schema 7: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
+# Schema 8: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
 event.listen(subscribers, "after_create", _search_indexes_after_create)
 
 subscriptions = Table(
@@ -170,7 +170,7 @@ ix_deliveries_in_doubt = Index(
     postgresql_where=deliveries.c.status == "in_doubt",
 )
 
-# Schema 7 (issue 14): erased addresses (GDPR Art. 17) as a salted SHA-256 of the normalised
+# Schema 8 (issue 14): erased addresses (GDPR Art. 17) as a SHA-256 of the normalised
 # address and nothing else: enough to stop a later import from adding them back by mistake.
 erasures = Table(
     "erasures",
@@ -240,6 +240,21 @@ workers = Table(
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Staff login sessions (schema 7): the cookie carries a random id, the row its SHA-256, so a
+# copy of the database opens no session. A row ends when revoked (logout), when idle or past
+# its absolute end, or when its password fingerprint is no longer the configured one.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("staff_user", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 # Issue states.

@@ -1,4 +1,4 @@
-"""Trigram indexes for the staff's subscriber search on PostgreSQL (schema 7).
+"""Trigram indexes for the staff's subscriber search on PostgreSQL (schema 8).
 
 ``LIKE '%part%'`` on the address or the lower-cased name reads a GIN trigram index
 (``pg_trgm``) instead of the whole table: a search that matches few rows, or none, costs a
@@ -9,7 +9,7 @@ rows takes ~110 ms (bench/admin.py).
 
 The indexes live outside :data:`digest.store.schema.metadata` (SQLite cannot have them); a
 new PostgreSQL database gets them right after its ``subscribers`` table, an old one from
-revision 0007.
+revision 0008.
 """
 
 from __future__ import annotations

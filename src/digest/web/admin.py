@@ -1,6 +1,6 @@
-"""What every staff admin page shares: the gate for pages and for posts (login and a CSRF
-token bound to the action and the session), rendering with the CSRF helper, notices after a
-redirect."""
+"""What every staff admin page shares: the gate for pages (posts go through
+:func:`digest.web.guards.staff_form`: session and a CSRF token bound to the action),
+rendering with the CSRF helper, notices after a redirect."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from digest.web.guards import forbidden, staff_gate
+from digest.web.guards import staff_gate
 from digest.web.security import Staff
 from digest.web.state import WebState, web_state
 
@@ -35,33 +34,12 @@ class AdminPage:
         )
 
 
-@dataclass(frozen=True)
-class AdminPost:
-    state: WebState
-    staff: Staff
-    form: FormData
-
-
 def admin_page(request: Request) -> AdminPage | Response:
     state = web_state(request)
     gate = staff_gate(state, request)
     if gate.refusal:
         return gate.refusal
     return AdminPage(state, gate.staff)
-
-
-async def admin_post(request: Request, purpose: str) -> AdminPost | Response:
-    """A logged-in staff member's POST carrying a valid CSRF token for ``purpose``, or the
-    response that refuses it (403)."""
-    state = web_state(request)
-    gate = staff_gate(state, request, action=True)
-    if gate.refusal:
-        return gate.refusal
-    form = await request.form()
-    token = str(form.get("csrf") or "")
-    if gate.staff is None or not state.signer.check_csrf(token, purpose, gate.staff):
-        return forbidden(state, request)
-    return AdminPost(state, gate.staff, form)
 
 
 # Notices a redirect may ask for (``?notice=key&n=3&email=...``): only these keys.

@@ -13,7 +13,8 @@ from starlette.routing import Route
 
 from digest.errors import DigestError
 from digest.subscribers import ImportReport, import_rows, parse_csv
-from digest.web.admin import admin_page, admin_post
+from digest.web.admin import admin_page
+from digest.web.guards import staff_form
 from digest.web.imports import BATCH, ImportJob
 from digest.web.state import WebState
 
@@ -29,7 +30,7 @@ async def import_page(request: Request) -> Response:
 
 
 async def import_preview(request: Request) -> Response:
-    post = await admin_post(request, "import-preview")
+    post = await staff_form(request, "import-preview")
     if isinstance(post, Response):
         return post
     state = post.state
@@ -95,7 +96,7 @@ async def import_job_progress(request: Request) -> Response:
 
 
 async def import_start(request: Request) -> Response:
-    post = await admin_post(request, "import-start")
+    post = await staff_form(request, "import-start")
     if isinstance(post, Response):
         return post
     state = post.state

@@ -14,7 +14,8 @@ from digest.message import make_message_id, sender_domain
 from digest.overview import delivery_summary
 from digest.send import deliver_issue
 from digest.store import DELIVERY_STATES, IN_DOUBT
-from digest.web.admin import admin_page, admin_post, redirect
+from digest.web.admin import admin_page, redirect
+from digest.web.guards import staff_form
 from digest.web.state import WebState
 
 PAGE_SIZE = 50
@@ -79,7 +80,7 @@ async def issue_page(request: Request) -> Response:
 
 async def mark_delivered(request: Request) -> Response:
     issue_id: int = request.path_params["issue_id"]
-    post = await admin_post(request, f"issue-mark:{issue_id}")
+    post = await staff_form(request, f"issue-mark:{issue_id}")
     if isinstance(post, Response):
         return post
     chosen = _chosen(str(post.form.get("delivery") or ""))
@@ -115,7 +116,7 @@ async def resend_confirm_page(request: Request) -> Response:
 
 async def resend(request: Request) -> Response:
     issue_id: int = request.path_params["issue_id"]
-    post = await admin_post(request, f"issue-resend:{issue_id}")
+    post = await staff_form(request, f"issue-resend:{issue_id}")
     if isinstance(post, Response):
         return post
     state = post.state

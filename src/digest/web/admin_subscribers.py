@@ -11,7 +11,8 @@ from starlette.routing import Route
 from digest.headers import single_line
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_ERASED, SUBSCRIBER_STATES
 from digest.subscribers import AddressError, export_csv, normalise_address
-from digest.web.admin import admin_page, admin_post, redirect
+from digest.web.admin import admin_page, redirect
+from digest.web.guards import staff_form
 from digest.web.state import WebState
 
 PAGE_SIZE = 50
@@ -81,7 +82,7 @@ async def new_subscriber_page(request: Request) -> Response:
 
 
 async def add_subscriber(request: Request) -> Response:
-    post = await admin_post(request, "subscriber-add")
+    post = await staff_form(request, "subscriber-add")
     if isinstance(post, Response):
         return post
     state = post.state
@@ -113,7 +114,7 @@ async def add_subscriber(request: Request) -> Response:
 
 
 async def edit_subscriber(request: Request) -> Response:
-    post = await admin_post(request, "subscriber-edit")
+    post = await staff_form(request, "subscriber-edit")
     if isinstance(post, Response):
         return post
     known = post.state.loaded.config.digests
@@ -128,7 +129,7 @@ async def edit_subscriber(request: Request) -> Response:
 
 
 async def unsubscribe_subscriber(request: Request) -> Response:
-    post = await admin_post(request, "subscriber-unsubscribe")
+    post = await staff_form(request, "subscriber-unsubscribe")
     if isinstance(post, Response):
         return post
     subscriber_id = _id(request)
@@ -137,7 +138,7 @@ async def unsubscribe_subscriber(request: Request) -> Response:
 
 
 async def erase_subscriber(request: Request) -> Response:
-    post = await admin_post(request, "subscriber-erase")
+    post = await staff_form(request, "subscriber-erase")
     if isinstance(post, Response):
         return post
     subscriber_id = _id(request)

@@ -25,7 +25,7 @@ from digest.message import envelope_sender, make_message_id, sender_domain
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, default_transport
-from digest.web.security import client_ip
+from digest.web.security import client_ip, client_key
 from digest.web.state import WebState, web_state
 
 log = logging.getLogger("digest.web")
@@ -96,7 +96,7 @@ async def subscribe(request: Request) -> Response:
         errors["digests"] = texts["error_digests"]
     if errors:
         return _subscribe_form(state, request, values=values, errors=errors, status_code=422)
-    if not state.signup_limit.allow(client_ip(request)):
+    if not state.signup_limit.allow(client_key(client_ip(request))):
         return state.message(
             request,
             texts["rate_limited_title"],

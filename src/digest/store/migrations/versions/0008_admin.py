@@ -1,10 +1,10 @@
-"""Schema 7 (issue 14, staff admin): erasure tombstones, search indexes.
+"""Schema 8 (issue 14, staff admin): erasure tombstones, search indexes.
 
 - ``erasures``: the SHA-256 of each erased address, so an import does not add it back;
 - on PostgreSQL, trigram indexes for the subscriber search (``digest.store.search_index``).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 from digest.store.search_index import create_search_indexes
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
