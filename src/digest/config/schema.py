@@ -27,7 +27,7 @@ from digest.catalogue import Translator, catalogue_language, translator_for
 from digest.errors import HeaderError
 from digest.fields import StrictModel
 from digest.filters import FilterFields
-from digest.headers import check_header_value
+from digest.headers import check_header_value, parse_mailbox
 from digest.sources.base import SourceEntry
 from digest.sources.registry import ENTRY_MODELS
 from digest.window import SendWindow
@@ -196,7 +196,12 @@ class SmtpConfig(_Model):
     password: SecretStr = SecretStr("")
     connections: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0, description="Messages per second; 0 = unlimited.")
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(
+        default=30, gt=0, description="Seconds for each server reply (the whole reply)."
+    )
+    message_timeout: float = Field(
+        default=120, gt=0, description="Seconds for one message, MAIL FROM to the last reply."
+    )
 
 
 class RetryConfig(_Model):
@@ -219,6 +224,15 @@ class DeliveryConfig(_Model):
     dkim: DkimConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        try:
+            parse_mailbox("value", value)
+        except HeaderError as exc:  # a ValueError, so the error names file, line and key
+            raise ValueError(str(exc).removeprefix("value: ")) from None
+        return value
 
     @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
     @classmethod

@@ -8,9 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.headers import single_line
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_ERASED, SUBSCRIBER_STATES
-from digest.subscribers import AddressError, export_csv, normalise_address
+from digest.subscribers import AddressError, clean_name, export_csv, normalise_address
 from digest.web.admin import admin_page, redirect
 from digest.web.guards import staff_form
 from digest.web.state import WebState
@@ -88,7 +87,7 @@ async def add_subscriber(request: Request) -> Response:
     state = post.state
     known = state.loaded.config.digests
     chosen = [name for name in post.form.getlist("digests") if name in known]
-    name = single_line(str(post.form.get("name") or ""))[:200]
+    name = clean_name(str(post.form.get("name") or ""))[0]
     raw = str(post.form.get("email") or "")
     error = ""
     try:
@@ -119,7 +118,7 @@ async def edit_subscriber(request: Request) -> Response:
         return post
     known = post.state.loaded.config.digests
     chosen = [name for name in post.form.getlist("digests") if name in known]
-    name = single_line(str(post.form.get("name") or ""))[:200]
+    name = clean_name(str(post.form.get("name") or ""))[0]
     subscriber_id = _id(request)
     if not await run_in_threadpool(
         lambda: post.state.store.update_subscriber(subscriber_id, name=name, digest_names=chosen)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from digest.config import LoadedConfig
 from digest.dkim import signer_for
 from digest.errors import DigestError
-from digest.headers import single_line
+from digest.headers import NAME_MAX, single_line
 from digest.message import envelope_sender, make_message_id, sender_domain
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
@@ -78,7 +78,7 @@ async def subscribe(request: Request) -> Response:
     chosen = [name for name in form.getlist("digests") if name in loaded.config.digests]
     values: dict[str, object] = {
         "email": str(form.get("email") or "")[:320],
-        "name": str(form.get("name") or "")[:200],
+        "name": str(form.get("name") or "")[:NAME_MAX],
         "digests": chosen,
     }
     if not state.signer.check_csrf(_text(form, "csrf"), "subscribe"):
@@ -372,7 +372,7 @@ async def preferences(request: Request) -> Response:
         return _unsubscribed_page(state, request, subscriber)
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
-    name = single_line(_text(form, "name"))[:200]
+    name = single_line(_text(form, "name"))[:NAME_MAX]
 
     def save() -> Subscriber | None:
         store, now = state.store, state.now()
