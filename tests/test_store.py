@@ -274,6 +274,7 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
     with store.begin() as conn:  # what schema 4 looked like
         for index in ("ix_deliveries_claim", "ix_deliveries_sending", "ix_deliveries_in_doubt"):
             conn.execute(text(f"DROP INDEX {index}"))
+        conn.execute(text("DROP TABLE erasures"))  # nor schema 8
         conn.execute(text("CREATE INDEX ix_deliveries_due ON deliveries (issue_id, status)"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN lease_until"))
         # nor schema 6: the bounce log and the VERP token
@@ -293,7 +294,8 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
         assert "schema_info" not in tables
         indexes = {index["name"] for index in inspect(store.engine).get_indexes("deliveries")}
         assert {"ix_deliveries_claim", "ix_deliveries_sending", "ix_deliveries_in_doubt"} <= indexes
-        assert "ix_deliveries_due" not in indexes
+        assert "ix_deliveries_due" not in indexes and "ix_deliveries_subscriber" in indexes
+        assert "erasures" in tables
         assert store.counts()["pending"] == 3
     finally:
         store.close()
@@ -323,6 +325,7 @@ def test_the_migrations_build_the_schema_the_code_declares(database_url: str) ->
                 diff
                 for diff in compare_metadata(context, metadata)
                 if "alembic_version" not in str(diff)
+                and "_trgm" not in str(diff)  # PostgreSQL only, outside metadata
             ]
         assert differences == []
     finally:

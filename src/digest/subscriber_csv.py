@@ -176,6 +176,25 @@ def read_rows(text: str, source: str, mapping: Mapping[str, str] | None = None) 
         raise CsvFormatError(f"{source}:{reader.line_num}: {exc}") from None
 
 
+def column_fields(
+    text: str, source: str, mapping: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """Each header column and the field it fills (None: ignored), for an import preview."""
+    header_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = sniff_delimiter(header_line)
+    header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
+    plan = layout(header, delimiter, mapping or {}, source)
+    fields: dict[str, str | None] = {name.strip(): None for name in header}
+    names = [name.strip() for name in header]
+    for field, position in plan.columns.items():
+        fields[names[position]] = field
+    if plan.first_last is not None:
+        for position in plan.first_last:
+            if position >= 0:
+                fields[names[position]] = "name"
+    return fields
+
+
 def _cell(cells: Sequence[str], position: int) -> str:
     return cells[position].strip() if 0 <= position < len(cells) else ""
 

@@ -7,7 +7,7 @@ import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import HeaderParseError
@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from digest.errors import DigestError
 from digest.headers import NAME_MAX, single_line
 from digest.store import Store, Subscriber
-from digest.subscriber_csv import read_rows, split_list
+from digest.subscriber_csv import column_fields, read_rows, split_list
 
 CSV_FIELDS = ("email", "name", "digests")
 EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
@@ -131,6 +131,70 @@ class ImportRow:
     timezone: str | None = None
 
 
+@dataclass
+class ParsedCsv:
+    """A CSV file read and checked, nothing written: what an import would do."""
+
+    columns: dict[str, str | None]  # CSV column -> the field it fills (None: ignored)
+    rows: list[ImportRow]  # valid rows
+    problems: list[str] = field(default_factory=list)  # rejected rows, by line
+    notes: list[str] = field(default_factory=list)  # rows imported with a change, by line
+
+
+def parse_csv(
+    text: str,
+    *,
+    known_digests: Sequence[str],
+    default_digests: Sequence[str],
+    source: str = "CSV",
+    mapping: Mapping[str, str] | None = None,
+) -> ParsedCsv:
+    """Read and check every row (delimiter, column names and exports as
+    :mod:`digest.subscriber_csv` reads them); bad rows become problems named by line."""
+    report = ImportReport()
+    rows = read_import(
+        text, report, known_digests=known_digests, default_digests=default_digests,
+        source=source, mapping=mapping,
+    )  # fmt: skip
+    return ParsedCsv(column_fields(text, source, mapping), rows, report.problems, report.notes)
+
+
+def import_rows(
+    parsed: ParsedCsv,
+    store: Store,
+    *,
+    now: datetime,
+    source: str = "CSV",
+    batch: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Write the valid rows of ``parsed`` (batched, one transaction per ``batch`` rows, or
+    one for all); erased and suppressed addresses are reported and left out. ``progress``
+    gets the number of rows done after each batch."""
+    report = ImportReport(problems=list(parsed.problems), notes=list(parsed.notes))
+    erased = store.erased_among(row.email for row in parsed.rows)
+    for row in parsed.rows:  # GDPR erasure: never brought back by mistake
+        if row.email in erased:
+            report.problems.append(f"{source}:{row.line}: {row.email} was erased; not imported")
+    rows = [row for row in parsed.rows if row.email not in erased]
+    suppressed = store.suppressed_among([row.email for row in rows])
+    for row in rows:  # bounced or complained: a re-import never mails them again
+        if row.email in suppressed:
+            report.problems.append(
+                f"{source}:{row.line}: {row.email} is {suppressed[row.email]}: kept suppressed "
+                "(skipped)"
+            )
+    valid = [(row.email, row.name, row.digests) for row in rows if row.email not in suppressed]
+    size = batch or max(len(valid), 1)
+    for start in range(0, len(valid), size):
+        added, updated = store.add_subscribers(valid[start : start + size], now)
+        report.added += added
+        report.updated += updated
+        if progress is not None:
+            progress(start + len(valid[start : start + size]))
+    return report
+
+
 def import_csv(
     text: str,
     store: Store,
@@ -141,24 +205,14 @@ def import_csv(
     source: str = "CSV",
     mapping: Mapping[str, str] | None = None,
 ) -> ImportReport:
-    """Add every valid row; bad, duplicate and unsubscribed rows are reported by line and
-    skipped. The valid rows are written in batches in one transaction (the store's bulk API)."""
-    report = ImportReport()
-    rows = read_import(
-        text, report, known_digests=known_digests, default_digests=default_digests,
+    """Add every valid row; bad, duplicate, unsubscribed, erased and suppressed rows are
+    reported by line and skipped. The valid rows are written in batches in one transaction
+    (the store's bulk API)."""
+    parsed = parse_csv(
+        text, known_digests=known_digests, default_digests=default_digests,
         source=source, mapping=mapping,
     )  # fmt: skip
-    suppressed = store.suppressed_among([row.email for row in rows])
-    for row in rows:  # bounced or complained here: a re-import never mails them again
-        if row.email in suppressed:
-            report.problems.append(
-                f"{source}:{row.line}: {row.email} is {suppressed[row.email]}: kept suppressed "
-                "(skipped)"
-            )
-    report.added, report.updated = store.add_subscribers(
-        [(row.email, row.name, row.digests) for row in rows if row.email not in suppressed], now
-    )
-    return report
+    return import_rows(parsed, store, now=now, source=source)
 
 
 def read_import(

@@ -20,20 +20,27 @@ from digest.store._base import (
     sqlite_path,
 )
 from digest.store._deliveries import DeliveryStore, new_worker_id
+from digest.store._directory import SubscriberDirectory, address_hash
 from digest.store._feedback import FeedbackStore
 from digest.store._issues import IssueStore
 from digest.store._items import ItemStore
+from digest.store._resolve import IssueResolution
 from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     NOT_GIVEN,
+    BounceView,
     Consent,
     DeliveryRow,
+    IssueDelivery,
     IssueExists,
     IssueRow,
     NotGiven,
     StoredItem,
     Subscriber,
+    SubscriberDelivery,
+    SubscriberPage,
+    SubscriberRecord,
     item_from_json,
     item_to_json,
     new_token,
@@ -56,6 +63,7 @@ from digest.store.schema import (
     SUBSCRIBER_ACTIVE,
     SUBSCRIBER_BOUNCED,
     SUBSCRIBER_COMPLAINED,
+    SUBSCRIBER_ERASED,
     SUBSCRIBER_PENDING,
     SUBSCRIBER_STATES,
     SUBSCRIBER_UNSUBSCRIBED,
@@ -66,12 +74,14 @@ from digest.store.schema import (
     consents,
     deliveries,
     digests,
+    erasures,
     issue_items,
     issues,
     items,
     ix_deliveries_claim,
     ix_deliveries_in_doubt,
     ix_deliveries_sending,
+    ix_deliveries_subscriber,
     metadata,
     source_states,
     staff_sessions,
@@ -82,7 +92,15 @@ from digest.store.schema import (
 
 
 class Store(
-    ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, SessionStore, StoreBase
+    ItemStore,
+    DeliveryStore,
+    IssueStore,
+    SubscriberStore,
+    FeedbackStore,
+    SessionStore,
+    SubscriberDirectory,
+    IssueResolution,
+    StoreBase,
 ):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
@@ -107,13 +125,16 @@ __all__ = [
     "SUBSCRIBER_ACTIVE",
     "SUBSCRIBER_BOUNCED",
     "SUBSCRIBER_COMPLAINED",
+    "SUBSCRIBER_ERASED",
     "SUBSCRIBER_PENDING",
     "SUBSCRIBER_STATES",
     "SUBSCRIBER_UNSUBSCRIBED",
     "SUPPRESSED_STATES",
     "WORKER_LEASE",
+    "BounceView",
     "Consent",
     "DeliveryRow",
+    "IssueDelivery",
     "IssueExists",
     "IssueRow",
     "NotGiven",
@@ -121,12 +142,17 @@ __all__ = [
     "Store",
     "StoredItem",
     "Subscriber",
+    "SubscriberDelivery",
+    "SubscriberPage",
+    "SubscriberRecord",
     "UTCDateTime",
+    "address_hash",
     "bounce_log",
     "consents",
     "deliveries",
     "describe_error",
     "digests",
+    "erasures",
     "issue_items",
     "issues",
     "item_from_json",
@@ -135,6 +161,7 @@ __all__ = [
     "ix_deliveries_claim",
     "ix_deliveries_in_doubt",
     "ix_deliveries_sending",
+    "ix_deliveries_subscriber",
     "metadata",
     "new_token",
     "new_worker_id",

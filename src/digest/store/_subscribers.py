@@ -256,21 +256,6 @@ class SubscriberStore(StoreBase):
             )
             return bool(result.rowcount)
 
-    def remove_subscriber(self, email: str, now: datetime) -> bool:
-        """Forget an address entirely (GDPR erasure): its subscriptions too; past delivery
-        rows keep the address only as far as the ledger needs it."""
-        with self.begin() as conn:
-            row = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).first()
-            if row is None:
-                return False
-            conn.execute(delete(subscriptions).where(subscriptions.c.subscriber_id == row.id))
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == row.id)
-                .values(status=SUBSCRIBER_UNSUBSCRIBED, name="", unsubscribed_at=now)
-            )
-        return True
-
     def count_active(self, digest: str) -> int:
         with self.engine.connect() as conn:
             return int(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,3 +147,69 @@ def _consent(row: Any) -> Consent:
 def _json(value: Any) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
     return result
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """A subscriber as the staff pages show them: the row, its times and digests."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    digests: tuple[str, ...]
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any, digests: Iterable[str]) -> SubscriberRecord:
+        return cls(
+            row.id, row.email, row.name, row.status, tuple(digests), row.created_at,
+            row.confirmed_at, row.unsubscribed_at,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SubscriberPage:
+    rows: list[SubscriberRecord]
+    next_after: str | None  # the ``after`` of the next page, None on the last
+
+
+@dataclass(frozen=True)
+class SubscriberDelivery:
+    id: int
+    issue_id: int
+    digest: str
+    period_key: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    message_id: str
+
+
+@dataclass(frozen=True)
+class IssueDelivery:
+    """One delivery row of an issue as the staff pages show it."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    message_id: str
+
+
+@dataclass(frozen=True)
+class BounceView:
+    """One bounce or complaint report about a subscriber, as the staff pages show it."""
+
+    received_at: datetime
+    kind: str
+    status: str
+    diagnostic: str
+    source: str
+    issue_id: int | None

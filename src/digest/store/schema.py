@@ -20,10 +20,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 
+from digest.store.search_index import after_create as _search_indexes_after_create
+
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -111,6 +114,9 @@ subscribers = Table(
     Column("unsubscribed_at", UTCDateTime, nullable=True),
 )
 
+# Schema 8: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
+event.listen(subscribers, "after_create", _search_indexes_after_create)
+
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -162,6 +168,15 @@ ix_deliveries_in_doubt = Index(
     deliveries.c.issue_id,
     sqlite_where=deliveries.c.status == "in_doubt",
     postgresql_where=deliveries.c.status == "in_doubt",
+)
+
+# Schema 8 (issue 14): erased addresses (GDPR Art. 17) as a SHA-256 of the normalised
+# address and nothing else: enough to stop a later import from adding them back by mistake.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", UTCDateTime, nullable=False),
 )
 
 # Double opt-in sign-ups and their consent record (schema 2): who asked, when, from where,
@@ -262,4 +277,6 @@ SUBSCRIBER_STATES = (
     SUBSCRIBER_COMPLAINED,
 )  # fmt: skip
 SUPPRESSED_STATES = (SUBSCRIBER_BOUNCED, SUBSCRIBER_COMPLAINED)
+# An erased subscriber's row stays (delivery rows point to it) without address or name.
+SUBSCRIBER_ERASED = "erased"
 WORKER_LEASE = timedelta(minutes=2)

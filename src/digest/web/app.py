@@ -26,6 +26,9 @@ from digest.bounces.hooks import Fetcher, fetch_https, providers
 from digest.config import FolderSourceConfig, LoadedConfig, load_config
 from digest.store import Store
 from digest.transport import Transport
+from digest.web.admin_import import routes as admin_import_routes
+from digest.web.admin_issues import routes as admin_issue_routes
+from digest.web.admin_subscribers import routes as admin_subscriber_routes
 from digest.web.archive import routes as archive_routes
 from digest.web.headers import EMAIL_CSP, PAGE_CSP, SecurityHeaders
 from digest.web.hooks import routes as hook_routes
@@ -135,7 +138,13 @@ def create_app(
     if public_only:
         routes.append(Route("/", lambda request: RedirectResponse("/subscribe", 303)))
     else:
-        routes += [*staff_routes, *preview_routes]
+        routes += [
+            *staff_routes,
+            *preview_routes,
+            *admin_import_routes,
+            *admin_subscriber_routes,
+            *admin_issue_routes,
+        ]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
 from digest.store import Store
 from digest.transport import Transport
+from digest.web.imports import ImportJobs
 from digest.web.jobs import Jobs
 from digest.web.reload import ChangeWatcher
 from digest.web.security import RateLimiter, Signer, Staff
@@ -51,6 +52,7 @@ class WebState:
     account_limit: RateLimiter  # failed logins per account name
     jobs: Jobs
     hooks: Mapping[str, Provider]  # the configured webhook providers by route name
+    imports: ImportJobs = field(default_factory=ImportJobs)  # CSV imports (admin)
 
     @property
     def formatters(self) -> Formatters:

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 from digest.catalogue import Translator, translator_for
+from digest.web.admin_texts import admin_texts
 
 
 def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
     """(language, texts) for a site locale or translator."""
     t = translator_for(locale) if isinstance(locale, str) else locale
-    return t.language, {
+    return t.language, admin_texts(t) | {
         "skip": t.gettext("Skip to content"),
         "imprint": t.gettext("Imprint"),
         "privacy": t.gettext("Privacy"),
