@@ -97,7 +97,7 @@ def test_a_page_added_later_mails_only_what_appears_after_its_first_fetch(
     # the page's first fetch: its teasers (dated 2017, or undated) are its archive, not news
     assert "nothing new" in second.out and len(sent_texts(site)) == 1
     status = cli("-c", site.config, "status").out
-    assert "source aktuelles: ok, 8 item(s)" in status, status  # it was read: 8 teasers
+    assert "source aktuelles: ok, 8 items" in status, status  # it was read: 8 teasers
 
     # a week later the page shows two new teasers, one with a date in its text, one without
     server.add(
