@@ -21,16 +21,20 @@ from digest.store._base import (
 )
 from digest.store._deliveries import DeliveryStore
 from digest.store._feedback import FeedbackStore
-from digest.store._issues import IssueStore
+from digest.store._issues import Audience, IssueStore
 from digest.store._items import ItemStore
+from digest.store._profiles import ProfileStore
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     Consent,
     DeliveryRow,
     IssueExists,
     IssueRow,
+    NewVariant,
+    ReaderSettings,
     StoredItem,
     Subscriber,
+    VariantRow,
     item_from_json,
     item_to_json,
     new_token,
@@ -64,6 +68,7 @@ from digest.store.schema import (
     deliveries,
     digests,
     issue_items,
+    issue_variants,
     issues,
     items,
     ix_deliveries_claim,
@@ -72,6 +77,7 @@ from digest.store.schema import (
     metadata,
     source_states,
     subscribers,
+    subscription_topics,
     subscriptions,
     workers,
 )
@@ -105,20 +111,26 @@ __all__ = [
     "SUBSCRIBER_UNSUBSCRIBED",
     "SUPPRESSED_STATES",
     "WORKER_LEASE",
+    "Audience",
     "Consent",
     "DeliveryRow",
     "IssueExists",
     "IssueRow",
+    "NewVariant",
+    "ProfileStore",
+    "ReaderSettings",
     "Store",
     "StoredItem",
     "Subscriber",
     "UTCDateTime",
+    "VariantRow",
     "bounce_log",
     "consents",
     "deliveries",
     "describe_error",
     "digests",
     "issue_items",
+    "issue_variants",
     "issues",
     "item_from_json",
     "item_to_json",
@@ -132,6 +144,7 @@ __all__ = [
     "source_states",
     "sqlite_path",
     "subscribers",
+    "subscription_topics",
     "subscriptions",
     "workers",
 ]

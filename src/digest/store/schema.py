@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -109,6 +109,9 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("unsubscribed_at", UTCDateTime, nullable=True),
+    # Schema 7: the reader's language (a catalogue, "de"/"en") and time zone; None = the site's.
+    Column("language", String(16), nullable=True),
+    Column("timezone", String(64), nullable=True),
 )
 
 subscriptions = Table(
@@ -116,6 +119,32 @@ subscriptions = Table(
     metadata,
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
     Column("digest", String(100), primary_key=True),
+)
+
+# Schema 7: the topics (item tags) a subscriber chose for a digest; none = every topic.
+subscription_topics = Table(
+    "subscription_topics",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("digest", String(100), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+)
+
+# Schema 7: one frozen rendering per variant of an issue (the items chosen, the language).
+# ``key`` names the variant within its issue; ``item_ids`` is the variant's items in order.
+issue_variants = Table(
+    "issue_variants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("item_ids", JSON, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("preheader", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("issue_id", "key", name="uq_variant_key"),
 )
 
 deliveries = Table(
@@ -138,6 +167,9 @@ deliveries = Table(
     # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
     # subscriber's unsubscribe token.
     Column("verp_token", String(32), nullable=True),
+    # Schema 7: the issue_variants row this row sends; None = the issue's own rendering. No
+    # foreign key: SQLite cannot add one to an existing table without rebuilding it.
+    Column("variant_id", Integer, nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
 uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
