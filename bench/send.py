@@ -151,7 +151,7 @@ def child(config: Path) -> None:
     started = time.perf_counter()
     issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
     created = time.perf_counter()
-    mail = issue_mail(loaded, issue)
+    mail = issue_mail(loaded, store, issue)
     sample = mail.template.build(
         sample_recipient(loaded), message_id="<sample@example.org>", date=datetime.now(UTC)
     )

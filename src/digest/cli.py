@@ -340,6 +340,7 @@ def _send(
             f"{digest}: issue {issue.period_key}: {issue.item_count} item(s), {due} message(s) to {verb}"
         )
         print(f"subject: {issue.subject}")
+        print(f"variants: {1 + len(store.issue_variants(issue.id))} rendered")
         if args.yes or not sys.stdin.isatty():
             if not args.yes:
                 print("not a terminal: pass --yes to send", file=sys.stderr)
