@@ -617,3 +617,51 @@ def test_dashboard_shows_each_sources_health(site: Site) -> None:
         after = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
         assert "FAILED" in after and "content folder not found" in after
         assert "state-failed_perm" in after
+
+
+def test_preferences_choose_language_and_topics(site: Site) -> None:
+    site.replace_in_config(
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n",
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n"
+        "    topics: {Schule: Schule, Beteiligung: {de: Beteiligung, en: Participation}}\n",
+    )
+    for web in make_web(site):
+        subscriber, _ = web.store.add_subscriber("pref@example.net", "P", ["weekly"], AT)
+        page = web.client.get(f"/preferences/{subscriber.token}")
+        assert "Themen in „Wochenüberblick“" in page.text
+        assert '<option value="en" lang="en">English</option>' in page.text
+        response = web.client.post(
+            f"/preferences/{subscriber.token}",
+            data={
+                "csrf": csrf_of(page.text), "name": "P", "digests": "weekly",
+                "language": "en", "topics-weekly": ["Beteiligung", "unknown"],
+            },
+        )  # fmt: skip
+        assert response.status_code == 200
+        reader = web.store.reader_settings(subscriber.id)
+        assert (reader.language, reader.topics) == ("en", {"weekly": ("Beteiligung",)})
+        assert 'value="Beteiligung" checked' in response.text
+        assert '<option value="en" lang="en" selected>' in response.text
+
+
+def test_preview_shows_the_variant_of_a_language_and_a_topic(site: Site) -> None:
+    site.replace_in_config(
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n",
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n"
+        "    topics: {Schule: Schule, Beteiligung: {de: Beteiligung, en: Participation}}\n",
+    )
+    for web in make_web(site):
+        web.subscriber()
+        web.login()
+        at = "at=2017-11-20T08:00:00%2B01:00"
+        page = web.client.get(f"/preview/weekly?{at}&lang=en&topics=Schule&view=text")
+        assert page.status_code == 200
+        assert '<option value="Beteiligung">Participation</option>' in page.text
+        text = web.client.get(f"/preview/weekly.txt?{at}&lang=en&topics=Schule").text
+        assert SAMPLE_WEEK_TITLES[2] in text  # Stadtführung: Schule
+        assert SAMPLE_WEEK_TITLES[0] in text  # Fachkonferenz: none of the topics, for everyone
+        assert SAMPLE_WEEK_TITLES[1] not in text  # Ahlen neu denken: Beteiligung
+        assert "Hello Jane Doe," in text and "Unsubscribe" in text
+        german = web.client.get(f"/preview/weekly.txt?{at}").text
+        assert all(title in german for title in SAMPLE_WEEK_TITLES)
+        assert "Abmelden" in german

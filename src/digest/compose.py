@@ -5,7 +5,7 @@ Used by ``digest build``, ``digest check`` and the preview; pure but for reading
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest.clock import Clock, utc_now
@@ -17,6 +17,7 @@ from digest.models import Item, Problem, RenderedIssue
 from digest.render import Renderer
 from digest.schedule import Period
 from digest.store import Store
+from digest.variants import Profile, wants
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,12 @@ class ComposedIssue:
     left_out: list[Item]
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
+    language: str | None = None  # the frame's language (None: the site's)
 
 
-def sample_recipient(loaded: LoadedConfig) -> Recipient:
-    """The made-up subscriber of previews and ``digest build``."""
-    labels = labels_for(loaded.config.site.locale)
+def sample_recipient(loaded: LoadedConfig, language: str | None = None) -> Recipient:
+    """The made-up subscriber of previews and ``digest build`` (greeted in ``language``)."""
+    labels = labels_for(language or loaded.config.site.locale)
     base = loaded.config.site.links_url
     name = labels["sample_name"]
     return Recipient(
@@ -51,10 +53,20 @@ def compose_next_issue(
     renderer: Renderer | None = None,
     *,
     clock: Clock = utc_now,
+    reader: Profile | None = None,
 ) -> ComposedIssue:
     """The issue for the period that ends at the last scheduled fire at or before ``as_of``,
-    as the ledger would choose it now (``clock``); writes nothing."""
+    as the ledger would choose it now (``clock``); writes nothing. ``reader`` (a language and
+    topics) shows the variant such a reader would get (:mod:`digest.variants`)."""
     selection, problems = preview(loaded, store, digest_name, as_of, clock=clock)
+    if reader is not None:
+        topics = loaded.digest(digest_name).topics
+        chosen = reader.topics & frozenset(topics)
+        selection = replace(
+            selection,
+            chosen=[s for s in selection.chosen if wants(s.item, topics, chosen)],
+        )
+        renderer = Renderer(loaded, reader.language)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
@@ -63,6 +75,7 @@ def compose_next_issue(
         left_out=[stored.item for stored in selection.left_out],
         rendered=rendered,
         problems=problems,
+        language=reader.language if reader is not None else None,
     )
 
 
@@ -71,7 +84,7 @@ def sample_message(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -
     moment, so the same issue always gives the same bytes)."""
     template = message_template(loaded, issue.digest, issue.rendered)
     return template.build(
-        sample_recipient(loaded),
+        sample_recipient(loaded, issue.language),
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
         date=date,
     )

@@ -11,12 +11,14 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from babel import Locale
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.catalogue import available_languages, catalogue_language
 from digest.config import LoadedConfig
 from digest.dkim import signer_for
 from digest.errors import DigestError
@@ -348,6 +350,8 @@ def _preferences_form(
     state: WebState, request: Request, subscriber: Subscriber, *, saved: bool
 ) -> Response:
     token = subscriber.token
+    reader = state.store.reader_settings(subscriber.id)
+    site_language = catalogue_language(state.loaded.config.site.locale)
     return state.render(
         request,
         "preferences.html",
@@ -356,7 +360,16 @@ def _preferences_form(
         saved=saved,
         token=token,
         csrf=state.signer.csrf_token(f"preferences:{token}"),
+        language=reader.language or site_language,
+        languages=[(code, language_name(code)) for code in available_languages()],
+        site_language=site_language,
+        chosen_topics=reader.topics,
     )
+
+
+def language_name(code: str) -> str:
+    """``Deutsch``, ``English``: a language as its own readers call it."""
+    return str(Locale.parse(code).get_display_name(code)).capitalize()
 
 
 async def preferences(request: Request) -> Response:
@@ -373,12 +386,27 @@ async def preferences(request: Request) -> Response:
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
     name = single_line(_text(form, "name"))[:200]
+    language = _text(form, "language")
+    topics = {
+        digest: [
+            t for t in form.getlist(f"topics-{digest}") if isinstance(t, str) and t in config.topics
+        ]
+        for digest, config in known.items()
+        if config.topics
+    }
 
     def save() -> Subscriber | None:
         store, now = state.store, state.now()
         if not chosen:
             store.unsubscribe(subscriber.id, now)
             return None
+        before = store.reader_settings(subscriber.id)
+        store.set_reader(
+            subscriber.id,
+            language=language if language in available_languages() else before.language,
+            timezone=before.timezone,
+            topics=topics,
+        )
         updated, _ = store.add_subscriber(
             subscriber.email, name, chosen, now, status=SUBSCRIBER_ACTIVE
         )
