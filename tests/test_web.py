@@ -665,3 +665,19 @@ def test_preview_shows_the_variant_of_a_language_and_a_topic(site: Site) -> None
         german = web.client.get(f"/preview/weekly.txt?{at}").text
         assert all(title in german for title in SAMPLE_WEEK_TITLES)
         assert "Abmelden" in german
+
+
+def test_sign_up_takes_the_browsers_language_and_the_confirmation_keeps_it(web: Web) -> None:
+    english = {"Accept-Language": "en-US,en;q=0.9,de;q=0.5"}
+    form = web.client.get("/subscribe", headers=english)
+    assert '<option value="en" lang="en" selected>English</option>' in form.text
+    german = web.client.get("/subscribe", headers={"Accept-Language": "fr-FR, de;q=0.8"})
+    assert '<option value="de" lang="de" selected>Deutsch</option>' in german.text
+    web.signup("lang@example.net", language="en")
+    (mail,) = web.new_mails()
+    link = confirm_link(mail)
+    page = web.client.get(link)
+    assert web.client.post(link, data={"csrf": csrf_of(page.text)}).status_code == 200
+    subscriber = web.store.subscriber_by_email("lang@example.net")
+    assert subscriber is not None
+    assert web.store.reader_settings(subscriber.id).language == "en"

@@ -107,6 +107,7 @@ class Consent:
     confirmed_at: datetime | None
     confirm_ip: str | None
     confirm_user_agent: str | None
+    language: str | None = None  # the frame language chosen at sign-up
 
 
 class IssueExists(StoreError):

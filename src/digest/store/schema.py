@@ -215,6 +215,7 @@ consents = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirm_ip", String(64), nullable=True),
     Column("confirm_user_agent", Text, nullable=True),
+    Column("language", String(16), nullable=True),  # schema 7: the frame language asked for
 )
 
 # Per source: conditional-GET validators and health after the latest collection (schema 3).

@@ -52,7 +52,12 @@ def _subscribe_form(
     status_code: int = 200,
 ) -> Response:
     digests = state.loaded.config.digests
-    values = values or {"email": "", "name": "", "digests": list(digests)}
+    values = values or {
+        "email": "",
+        "name": "",
+        "digests": list(digests),
+        "language": browser_language(request, state.loaded),
+    }
     response = state.render(
         request,
         "subscribe.html",
@@ -61,6 +66,7 @@ def _subscribe_form(
         values=values,
         errors=errors or {},
         csrf=state.signer.csrf_token("subscribe"),
+        languages=[(code, language_name(code)) for code in available_languages()],
         consent=state.texts["consent_text"].format(site=state.loaded.config.site.title),
     )
     # The form page may tell our own /subscribe where it was (consent log: form URL).
@@ -82,6 +88,9 @@ async def subscribe(request: Request) -> Response:
         "email": str(form.get("email") or "")[:320],
         "name": str(form.get("name") or "")[:200],
         "digests": chosen,
+        "language": language
+        if (language := _text(form, "language")) in available_languages()
+        else browser_language(request, loaded),
     }
     if not state.signer.check_csrf(_text(form, "csrf"), "subscribe"):
         return _subscribe_form(
@@ -108,7 +117,13 @@ async def subscribe(request: Request) -> Response:
         )
     try:
         await run_in_threadpool(
-            _sign_up, state, email, single_line(str(values["name"])), chosen, request
+            _sign_up,
+            state,
+            email,
+            single_line(str(values["name"])),
+            chosen,
+            request,
+            str(values["language"]),
         )
     except (DigestError, TransportOutcome) as exc:
         log.error("confirmation mail to %s not sent: %s", email, exc)
@@ -131,7 +146,25 @@ def _sent_page(state: WebState, request: Request) -> Response:
     )
 
 
-def _sign_up(state: WebState, email: str, name: str, digests: list[str], request: Request) -> None:
+def browser_language(request: Request, loaded: LoadedConfig) -> str:
+    """The catalogue language the browser prefers (Accept-Language), else the site's."""
+    offered = available_languages()
+    wanted = [
+        part.split(";")[0].strip().replace("-", "_")
+        for part in request.headers.get("accept-language", "").split(",")
+    ]
+    found = Locale.negotiate([w for w in wanted if w], offered, sep="_")
+    return str(found.language) if found else catalogue_language(loaded.config.site.locale)
+
+
+def _sign_up(
+    state: WebState,
+    email: str,
+    name: str,
+    digests: list[str],
+    request: Request,
+    language: str | None = None,
+) -> None:
     """Record the request and mail the confirmation link, unless this address has asked too
     often lately (then silently nothing: the page says the same either way)."""
     web = state.loaded.config.web
@@ -151,6 +184,7 @@ def _sign_up(state: WebState, email: str, name: str, digests: list[str], request
         request_user_agent=request.headers.get("user-agent", ""),
         form_url=request.headers.get("referer") or str(request.url),
         consent_version=web.consent_version,
+        language=language,
     )
     send_confirmation(state, consent)
 
