@@ -12,12 +12,18 @@ run, so the ratio does not depend on how fast this machine happens to be today.
 Per-recipient costs follow: the spliced message of :class:`digest.message.MessageTemplate`
 against the same message built with ``email.message.EmailMessage``.
 
+Weight: the HTML bytes each item adds (teaser items, half with a picture), the share of the
+HTML that is ``style`` attributes, and how often the font stack is repeated, against the
+templates before issue 11 (one mj-text per line of an item: 3,858 B per item, 46 % style
+attributes, the font stack 92 times in a 19-item issue).
+
 Target (design.md): a 100-item issue under 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -46,6 +52,8 @@ from digest.schedule import Period
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 50.0
+BEFORE_BYTES_PER_ITEM = 3858  # the templates before issue 11, measured with this script
+_STYLE_ATTRIBUTE = re.compile(r"style=(\"[^\"]*\"|'[^']*')")
 AT = datetime.fromisoformat("2017-11-20T08:00:00+01:00")
 
 TEASER = (
@@ -157,6 +165,21 @@ def bench_message(renderer: Renderer, period: Period, repeat: int) -> tuple[floa
     return median_ms(spliced, repeat * 10), median_ms(slow, repeat)
 
 
+def bench_weight(renderer: Renderer, period: Period, count: int = 19) -> dict[str, float]:
+    """HTML bytes per item (the growth from 1 to ``count`` items), style share, font stacks."""
+    one = renderer.render("weekly", synthetic_items(1, period), period).html
+    many = renderer.render("weekly", synthetic_items(count, period), period).html
+    size = len(many.encode())
+    styles = sum(len(match.group(0)) for match in _STYLE_ATTRIBUTE.finditer(many))
+    return {
+        "per_item": (size - len(one.encode())) / (count - 1),
+        "style_share": styles / size,
+        "font_stacks": many.count("BlinkMacSystemFont"),
+        "kb": size / 1024,
+        "count": count,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=30, help="runs per measurement (median)")
@@ -187,6 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             f" {result['premailer']:>9.1f} {result['text']:>6.1f} {share:>15.0%} {ratio:>9.0f}x"
             f" {result['html_kb']:>8.1f}  {verdict}"
         )
+    weight = bench_weight(renderer, period)
+    print(
+        f"weight ({weight['count']:.0f} items, {weight['kb']:.1f} KB): "
+        f"{weight['per_item']:.0f} B of HTML per item (before issue 11: "
+        f"{BEFORE_BYTES_PER_ITEM} B, {weight['per_item'] / BEFORE_BYTES_PER_ITEM - 1:+.0%}), "
+        f"style attributes {weight['style_share']:.0%} of the HTML, "
+        f"font stack {weight['font_stacks']:.0f} times"
+    )
     spliced, slow = bench_message(renderer, period, args.repeat)
     print(
         f"per recipient (10-item issue): spliced {spliced * 1000:.0f} µs, "

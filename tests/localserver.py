@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The server's address is loopback: sources must allow-list it (digest.netguard refuses it).
+LOOPBACK = ("127.0.0.1",)
 
 
 @dataclass

@@ -4,6 +4,7 @@
 accepted or not (``attempts``), so tests can count messages per recipient and compare the
 Message-IDs of a first attempt and its retry. Faults (each for the recipients named):
 
+- ``mail_reject = "550 ..."``: the reply to every MAIL FROM (a refused sender), until unset;
 - ``rcpt_reject[addr] = "550 ..."``: the reply to RCPT TO, every time;
 - ``data_fail_once[addr] = "451 ..."``: the reply to the final dot, the first time only;
 - ``drop_after_dot``: the data arrives, then the connection is cut with no reply (once);
@@ -56,6 +57,7 @@ class Received:
 
 @dataclass
 class Faults:
+    mail_reject: str | None = None
     rcpt_reject: dict[str, str] = field(default_factory=dict)
     data_fail_once: dict[str, str] = field(default_factory=dict)
     drop_after_dot: set[str] = field(default_factory=set)
@@ -92,6 +94,8 @@ class Handler:
             await server.push("421 4.3.2 service shutting down")
             server.transport.abort()
             return "421 4.3.2 service shutting down"
+        if self.faults.mail_reject:
+            return self.faults.mail_reject
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"

@@ -156,7 +156,9 @@ def test_check_of_the_sample_site_passes(site: Site, cli: CliRunner) -> None:
     assert result.code == 0, result.err
     assert result.err == ""
     lines = result.out.splitlines()
-    assert re.fullmatch(r"weekly: 3 item\(s\) in the next issue, HTML \d+ KB", lines[0])
+    assert re.fullmatch(
+        r"weekly: 3 item\(s\) in the next issue, HTML \d+\.\d KB \(limit 90 KB\)", lines[0]
+    )
     assert lines[-1] == "0 error(s), 0 warning(s)"
 
 

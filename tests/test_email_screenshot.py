@@ -145,3 +145,33 @@ def test_text_is_readable(browser: Any, built: Path, tmp_path: Path, scheme: str
         save(page, tmp_path, f"email-600-{scheme}")
     finally:
         page.close()
+
+
+# A picture that does not load shows its alt text in the img's own colour.
+ALT_ON_BACKGROUND = """
+() => [...document.images].map(i => {
+  let back = 'rgb(255, 255, 255)';
+  for (let e = i.parentElement; e; e = e.parentElement) {
+    const color = getComputedStyle(e).backgroundColor;
+    if (color !== 'rgba(0, 0, 0, 0)' && color !== 'transparent') { back = color; break; }
+  }
+  return [i.alt, getComputedStyle(i).color, back];
+})
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_alt_text_of_pictures_that_do_not_load_is_readable(
+    browser: Any, built: Path, scheme: str
+) -> None:
+    page = open_email(browser, built / "email.html", 600, scheme)
+    try:
+        samples = page.evaluate(ALT_ON_BACKGROUND)
+        assert len(samples) == 3
+        assert [
+            (alt, round(contrast(color, back), 2))
+            for alt, color, back in samples
+            if contrast(color, back) < 4.5
+        ] == []
+    finally:
+        page.close()

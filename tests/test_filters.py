@@ -142,6 +142,7 @@ def test_feed_source_filters(site: Site, server: LocalServer) -> None:
         "    exclude: {tags: [Präventionswoche]}\n"
         "  - kind: feed\n"
         f"    url: {server.url('/rss.xml')}\n"
+        "    allow_private: [127.0.0.1]\n"
         "    name: netz\n"
         "    include: {tags: [schule, familie]}\n"
         "    max_age: 10d\n",

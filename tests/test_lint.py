@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -187,10 +188,34 @@ def test_parts_in_the_wrong_order_or_missing() -> None:
     assert lint(single) == [("error", "message is text/plain, expected multipart/alternative")]
 
 
-def test_html_over_100_kb() -> None:
+def test_html_over_the_limit_names_one_limit() -> None:
     big = page("<p>" + "x" * 110 * 1024 + "</p>")
     raw = message(html="\r\n".join(big[i : i + 900] for i in range(0, len(big), 900)))
-    assert lint(raw) == [("error", "HTML is 110 KB: Gmail clips messages over 102 KB")]
+    (problem,) = lint(raw)
+    assert problem[0] == "error"
+    assert re.fullmatch(
+        r"HTML is 110\.\d KB, over the 90 KB limit: Gmail clips messages from about 99 KB "
+        "and hides the unsubscribe link",
+        problem[1],
+    )
+
+
+def test_what_still_overflows_the_column_is_flagged() -> None:
+    wide = (
+        '<img src="https://example.org/w.png" alt="w" width="1200">'
+        '<div style="width:900px">fixed</div>'
+        "<pre>" + "x" * 120 + "</pre>"
+        '<pre style="white-space:pre-wrap">' + "y" * 120 + "</pre>"
+        "<table><tr>" + "<td>c</td>" * 7 + "</tr></table>"
+    )
+    messages = [text for severity, text in lint(message(html=page(wide))) if severity == "warning"]
+    assert messages == [
+        "<img src='https://example.org/w.png'> is 1200 px wide: Outlook draws it at that size, "
+        "wider than the 600 px email",
+        "<div> has a fixed width of 900 px",
+        "<pre> has a line of 120 characters and does not wrap: it widens the email on phones",
+        "a table with 7 columns does not fit a phone's width: it scrolls sideways there",
+    ]
 
 
 def test_overlong_line() -> None:

@@ -84,7 +84,7 @@ def test_only_mj_style_inline_is_inlined(site: Site) -> None:
     rendered, _ = render_period(site.load())
     assert "<mj-style" not in rendered.html
     assert "border-collapse:collapse; mso-table-lspace" not in rendered.html  # MJML's reset
-    title = re.search(r"<h3 [^>]*>", rendered.html)
+    title = re.search(r'<h2 class="item-title"[^>]*>', rendered.html)  # h2 under the h1
     assert title and "font-size:20px" in title.group(0).replace(" ", "")
 
 

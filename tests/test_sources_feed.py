@@ -25,7 +25,7 @@ from digest.models import Collection, Item, SourceState
 from digest.sources import build_sources
 from digest.sources.feed import FeedSource
 from digest.sources.http import FetchOptions
-from tests.localserver import FIXTURES, LocalServer
+from tests.localserver import FIXTURES, LOOPBACK, LocalServer
 
 NOW = datetime(2017, 11, 20, 7, 0, tzinfo=UTC)
 RSS = "application/rss+xml"
@@ -40,9 +40,8 @@ def server() -> Iterator[LocalServer]:
 def feed(
     url: str, *, timeout: float = 5.0, max_bytes: int = 1_000_000, name: str = "feed"
 ) -> FeedSource:
-    return FeedSource(
-        name=name, url=url, options=FetchOptions(timeout=timeout, max_bytes=max_bytes)
-    )
+    options = FetchOptions(timeout=timeout, max_bytes=max_bytes, allow_private=LOOPBACK)
+    return FeedSource(name=name, url=url, options=options)
 
 
 def by_key(collection: Collection) -> dict[str, Item]:

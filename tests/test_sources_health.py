@@ -42,7 +42,8 @@ def server() -> Iterator[LocalServer]:
 def add_feed(site: Site, url: str, name: str = "netz") -> None:
     site.replace_in_config(
         "    path: content\n",
-        f"    path: content\n  - kind: feed\n    url: {url}\n    name: {name}\n",
+        f"    path: content\n  - kind: feed\n    url: {url}\n    name: {name}\n"
+        "    allow_private: [127.0.0.1]\n",
     )
 
 
@@ -90,9 +91,11 @@ def test_sources_check_reports_a_failure_and_exits_1(
     server.add("/kaputt.xml", "oops", status=500, content_type="text/plain")
     add_feed(site, server.url("/kaputt.xml"), name="kaputt")
     server.add_fixture("/entities.xml", "entities.xml", content_type=RSS)
+    allowed = "    allow_private: [127.0.0.1]\n"
     site.replace_in_config(
-        "    name: kaputt\n",
-        f"    name: kaputt\n  - kind: feed\n    url: {server.url('/entities.xml')}\n",
+        "    name: kaputt\n" + allowed,
+        f"    name: kaputt\n{allowed}  - kind: feed\n    url: {server.url('/entities.xml')}\n"
+        + allowed,
     )
     result = cli("-c", site.config, "sources", "check")
     assert result.code == 1
@@ -267,7 +270,8 @@ def feed_only(
         text = text.replace(
             "  - kind: folder                 # Markdown files with YAML front matter\n"
             "    path: content\n",
-            f"  - kind: feed\n    url: {running.url('/wandel.xml')}\n    name: wandel\n",
+            f"  - kind: feed\n    url: {running.url('/wandel.xml')}\n    name: wandel\n"
+            "    allow_private: [127.0.0.1]\n",
         )
         (root / "config.yaml").write_text(text, encoding="utf-8")
         yield load_config(root / "config.yaml", environ={}), running

@@ -18,7 +18,7 @@ from digest.models import Collection, Item
 from digest.sources.http import FetchOptions
 from digest.sources.page import PageSource, month_number
 from tests.conftest import REPO
-from tests.localserver import FIXTURES, LocalServer
+from tests.localserver import FIXTURES, LOOPBACK, LocalServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2017, 12, 1, 9, 0, tzinfo=UTC)
@@ -47,7 +47,9 @@ def page(url: str, locale: str = "de_DE", **options: Any) -> PageSource:
     }
     settings.update(options)
     config = PageSourceConfig.model_validate(settings)
-    return PageSource(config.source_name, config, FetchOptions(timeout=5), locale, BERLIN)
+    return PageSource(
+        config.source_name, config, FetchOptions(timeout=5, allow_private=LOOPBACK), locale, BERLIN
+    )
 
 
 def local_day(item: Item) -> date:
@@ -282,7 +284,8 @@ def test_the_documented_snippet_reads_the_fixture(server: LocalServer) -> None:
     (settings,) = snippet
     settings["url"] = server.url("/aktuelles/")
     config = PageSourceConfig.model_validate(settings)
-    source = PageSource(config.source_name, config, FetchOptions(timeout=5), "de_DE", BERLIN)
+    options = FetchOptions(timeout=5, allow_private=LOOPBACK)
+    source = PageSource(config.source_name, config, options, "de_DE", BERLIN)
     items = by_title(source.collect(NOW))
     assert source.name == "aktuelles"
     assert local_day(items["Steuerungsgruppe tagt erneut"]) == date(2017, 9, 20)

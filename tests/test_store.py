@@ -279,7 +279,8 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
         for index in ("uq_deliveries_verp_token", "ix_deliveries_subscriber"):
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN verp_token"))
-        # nor schema 7: reader profiles and issue variants
+        conn.execute(text("DROP TABLE staff_sessions"))  # nor schema 7
+        # nor schema 8: reader profiles and issue variants
         conn.execute(text("DROP TABLE subscription_topics"))
         conn.execute(text("DROP TABLE issue_variants"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN variant_id"))

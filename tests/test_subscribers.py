@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,3 +143,31 @@ def test_cli_import_export(site: Site, cli: CliRunner, tmp_path: Path) -> None:
     missing = cli("-c", site.config, "subscribers", "remove", "nobody@example.org")
     assert missing.code == 1
     assert missing.err_lines == ["digest: error: nobody@example.org: no such subscriber"]
+
+
+def test_names_are_capped_and_encoded_words_decoded_on_import(store: Store) -> None:
+    report = run_import(
+        store,
+        "email,name,digests\n"
+        f"long@example.org,{'N' * 3000},weekly\n"
+        "mime@example.org,=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=,weekly\n"
+        "odd@example.org,=?x-unknown?q?abc?=,weekly\n",
+    )
+    assert (report.added, report.problems) == (3, [])
+    assert report.notes == ["subs.csv:2: long@example.org: name of 3000 characters cut to 100"]
+    names = {s.email: s.name for s in store.list_subscribers()}
+    assert names["long@example.org"] == "N" * 100
+    assert names["mime@example.org"] == "Jürgen Müller"
+    assert names["odd@example.org"] == "=?x-unknown?q?abc?="  # kept as written
+
+
+def test_export_never_writes_a_spreadsheet_formula(store: Store) -> None:
+    run_import(
+        store,
+        "email,name,digests\n"
+        'a@example.org,"=HYPERLINK(""https://evil.example"",""x"")",weekly\n'
+        "b@example.org,+1 Mio,weekly\nc@example.org,-x,weekly\nd@example.org,@SUM(A1),weekly\n",
+    )
+    exported = export_csv(store.list_subscribers())
+    names = [row["name"] for row in csv.DictReader(io.StringIO(exported))]
+    assert names == ['\'=HYPERLINK("https://evil.example","x")', "'+1 Mio", "'-x", "'@SUM(A1)"]

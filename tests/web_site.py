@@ -17,6 +17,7 @@ import yaml
 from starlette.applications import Starlette
 
 from digest.web.security import hash_password
+from digest.web.serve import proxy_options
 
 STAFF_USER = "redaktion"
 STAFF_PASSWORD = "correct horse battery"
@@ -58,7 +59,14 @@ def free_socket() -> socket.socket:
 @contextmanager
 def served(app: Starlette, sock: socket.socket) -> Iterator[str]:
     """Run ``app`` under uvicorn on ``sock`` in a thread; yields the base URL."""
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
+    trusted = app.state.web.loaded.config.web.trusted_proxies
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        lifespan="on",
+        **proxy_options(trusted),  # as digest serve runs it
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -23,6 +23,7 @@ from digest.lint import lint_message
 from digest.message import Splicer
 from digest.models import Problem
 from digest.render import Renderer
+from digest.size import HTML_SIZE_LIMIT
 from digest.store import SUBSCRIBER_STATES, Store, describe_error
 
 Handler = Callable[[argparse.Namespace], int]
@@ -263,9 +264,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 seen_sources = True
             raw = sample_message(loaded, issue, at)
             problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}"))
-            size = len(issue.rendered.html.encode()) // 1024
+            size = renderer.sent_size(issue.rendered) / 1024  # as the builder measures it
             summaries.append(
-                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size} KB"
+                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size:.1f} KB "
+                f"(limit {HTML_SIZE_LIMIT // 1024} KB)"
             )
     summaries += _check_dkim(loaded, problems)
     _print_problems(problems)
@@ -467,7 +469,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             now=datetime.now(UTC),
             source=str(args.file),
         )
-    for problem in report.problems:
+    for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
     return 0

@@ -43,6 +43,7 @@ from digest.transport import (
     ConnectionLost,
     OutcomeUnknown,
     PermanentFailure,
+    SenderRefused,
     TemporaryFailure,
     Transport,
 )
@@ -341,6 +342,10 @@ class IssueDelivery:
         except PermanentFailure as exc:
             self.store.mark_failed_perm(row.id, str(exc))
             self._result(FAILED_PERM, error=True)
+            return connection
+        except SenderRefused as exc:  # the sender, not this recipient: nobody is charged
+            self.store.release([row.id], str(exc))
+            self._pause(f"the server refused the sender <{self.sender(row.verp_token)}>: {exc}")
             return connection
         except OutcomeUnknown as exc:
             self.store.mark_in_doubt(row.id, str(exc))

@@ -42,6 +42,7 @@ def labels_for(locale: str | Translator) -> dict[str, str]:
         "other_items": t.gettext("More"),
         "items_count": t.ngettext("%(num)s new post", "%(num)s new posts", 2, num="{count}"),
         "sample_name": t.gettext("Jane Doe"),
+        "body_shortened": t.gettext("This item is too long for an email and was shortened here."),
     }
 
 

@@ -30,8 +30,9 @@ from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
 from digest.message import make_message_id, sender_domain
 from digest.models import Collection, Item, Problem, RenderedIssue
-from digest.render import HTML_SIZE_LIMIT, Renderer
+from digest.render import Renderer
 from digest.schedule import Period
+from digest.size import HTML_SIZE_LIMIT
 from digest.sources import Source, sources_for
 from digest.sources.base import is_partial_listing
 from digest.store import (
@@ -199,17 +200,22 @@ def _raise_if_all_failed(digest_name: str, collection: Collection, consequence: 
 def render_selection(
     renderer: Renderer, digest_name: str, selection: Selection
 ) -> tuple[Selection, RenderedIssue]:
-    """Render the selection; if its HTML is over the size Gmail shows unclipped, hold the
-    oldest items back for the next issue until it fits (a clipped message hides the footer
-    with the unsubscribe link)."""
+    """Render the selection; if its HTML, as a subscriber receives it (placeholders filled),
+    is over :data:`~digest.size.HTML_SIZE_LIMIT`, hold the oldest items back for the next
+    issue until it fits (Gmail clips a larger message and hides the footer with the
+    unsubscribe link). The email says how many items wait."""
     chosen = list(selection.chosen)
-    rendered = renderer.render(digest_name, [stored.item for stored in chosen], selection.period)
-    while len(chosen) > 1 and (size := len(rendered.html.encode())) > HTML_SIZE_LIMIT:
+
+    def render(chosen: list[StoredItem]) -> RenderedIssue:
+        waiting = len(selection.left_out) + len(selection.chosen) - len(chosen)
+        items = [stored.item for stored in chosen]
+        return renderer.render(digest_name, items, selection.period, waiting=waiting)
+
+    rendered = render(chosen)
+    while len(chosen) > 1 and (size := renderer.sent_size(rendered)) > HTML_SIZE_LIMIT:
         keep = min(len(chosen) - 1, int(len(chosen) * HTML_SIZE_LIMIT / size * 0.95))
         chosen = chosen[: max(keep, 1)]
-        rendered = renderer.render(
-            digest_name, [stored.item for stored in chosen], selection.period
-        )
+        rendered = render(chosen)
     if len(chosen) == len(selection.chosen):
         return selection, rendered
     held = list(selection.chosen[len(chosen) :])
@@ -316,7 +322,10 @@ def plan_audience(
             renderers[variant.language] = Renderer(loaded, variant.language)
         chosen = pick(selection.chosen, variant.positions)
         rendered = renderers[variant.language].render(
-            digest_name, [stored.item for stored in chosen], selection.period
+            digest_name,
+            [stored.item for stored in chosen],
+            selection.period,
+            waiting=len(selection.left_out),  # held back for the next issue, as in the own
         )
         variants.append(
             NewVariant(

@@ -10,10 +10,14 @@ from email.message import EmailMessage
 import lxml.html
 
 from digest.models import Problem
-from digest.render import HTML_SIZE_LIMIT
+from digest.size import size_problem
 
-GMAIL_CLIP_BYTES = 102 * 1024
 MAX_LINE_OCTETS = 998
+EMAIL_WIDTH = 600  # px, the body width of the packaged templates
+PRE_WRAPS = re.compile(r"white-space\s*:\s*pre-(?:wrap|line)", re.I)
+PRE_LINE_CHARS = 60  # a monospace line longer than this is wider than a phone
+STYLE_WIDTH = re.compile(r"(?:^|[;\s])(?:min-)?width\s*:\s*(\d+)px", re.I)
+TABLE_COLUMNS = 4  # a content table with more columns scrolls sideways on a phone
 REQUIRED_HEADERS = (
     "Date", "Message-ID", "From", "To", "Subject", "List-Unsubscribe",
     "List-Unsubscribe-Post", "List-Id",
@@ -70,9 +74,9 @@ def lint_message(raw: bytes, unsubscribe_url: str, where: str) -> list[Problem]:
         error("text part is empty")
     if unsubscribe_url not in text:
         error("text part has no unsubscribe link")
-    size = len(html.encode("utf-8"))
-    if size > HTML_SIZE_LIMIT:
-        error(f"HTML is {size // 1024} KB: Gmail clips messages over {GMAIL_CLIP_BYTES // 1024} KB")
+    too_big = size_problem(len(html.encode("utf-8")))
+    if too_big:
+        error(too_big)
     problems.extend(lint_html(html, unsubscribe_url, where))
     return problems
 
@@ -90,6 +94,8 @@ def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
             problems.append(Problem("warning", where, f"{label} has no width attribute (Outlook)"))
         if not src.startswith(("https://", "http://")):
             problems.append(Problem("error", where, f"{label} is not an absolute http(s) URL"))
+
+    problems += [Problem("warning", where, message) for message in _overflow(document)]
 
     hrefs = [element.get("href", "") for element in document.iter("a")]
     for href in hrefs:
@@ -113,3 +119,37 @@ def lint_html(html: str, unsubscribe_url: str, where: str) -> list[Problem]:
     if document.get("lang") in (None, "", "und"):
         problems.append(Problem("warning", where, "<html> has no lang attribute"))
     return problems
+
+
+def _overflow(document: lxml.html.HtmlElement) -> list[str]:
+    """What makes the email wider than its column on a phone, or than 600 px in Outlook."""
+    found: list[str] = []
+    for element in document.iter("img"):
+        width = element.get("width", "")
+        if width.isdigit() and int(width) > EMAIL_WIDTH:
+            found.append(
+                f"<img src={element.get('src', '')[:60]!r}> is {width} px wide: Outlook draws it "
+                f"at that size, wider than the {EMAIL_WIDTH} px email"
+            )
+    for element in document.iter():
+        match = STYLE_WIDTH.search(element.get("style", "") or "")
+        if match and int(match.group(1)) > EMAIL_WIDTH:
+            found.append(f"<{element.tag}> has a fixed width of {match.group(1)} px")
+    for element in document.iter("pre"):
+        longest = max((len(line) for line in element.text_content().split("\n")), default=0)
+        if longest > PRE_LINE_CHARS and not PRE_WRAPS.search(element.get("style", "") or ""):
+            found.append(
+                f"<pre> has a line of {longest} characters and does not wrap: it widens the "
+                "email on phones"
+            )
+    for element in document.iter("table"):
+        if element.get("role") == "presentation":
+            continue  # MJML's layout tables
+        columns = max((len(row.findall("td") + row.findall("th")) for row in element.iter("tr")),
+                      default=0)  # fmt: skip
+        if columns > TABLE_COLUMNS:
+            found.append(
+                f"a table with {columns} columns does not fit a phone's width: it scrolls "
+                "sideways there"
+            )
+    return found

@@ -16,13 +16,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from digest.errors import HeaderError
-from digest.headers import check_header_value, single_line
+from digest.headers import NAME_MAX, check_header_value, parse_mailbox, single_line
 from digest.models import PLACEHOLDERS, RenderedIssue
 
 if TYPE_CHECKING:  # annotations only: importing the config would load its whole schema
@@ -67,11 +67,7 @@ class Splicer:
 @functools.lru_cache(maxsize=64)  # the same From for every message of an issue
 def parse_sender(value: str) -> tuple[str, str]:
     """``Name <addr>`` -> (name, addr); rejects what is not an address."""
-    check_header_value("delivery.from", value)
-    name, address = parseaddr(value)
-    if "@" not in address or " " in address:
-        raise HeaderError(f"delivery.from: {value!r} is not an email address")
-    return name, address
+    return parse_mailbox("delivery.from", value)
 
 
 def envelope_sender(
@@ -238,14 +234,14 @@ class MessageTemplate:
         check_header_value("recipient email", recipient.email)
         check_header_value("Message-ID", message_id)
         check_header_value("unsubscribe URL", recipient.unsubscribe_url)
-        to = formataddr((single_line(recipient.name), recipient.email), "utf-8")
+        to = _to_header(recipient.name, recipient.email)
         unsubscribe = f"<{recipient.unsubscribe_url}>"
         if self.unsubscribe_mailto:
             unsubscribe += f", <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
         personal = (
             f"Date: {format_datetime(date)}\r\n"
             f"Message-ID: {message_id}\r\n"
-            f"To: {to}\r\n"
+            f"{to}"
             f"List-Unsubscribe: {unsubscribe}\r\n"
         ).encode("ascii", errors="strict")
         message = b"".join(
@@ -261,6 +257,18 @@ class MessageTemplate:
             )
         )
         return DotStuffed(message) if dot_stuffed else message
+
+
+def _to_header(name: str, address: str) -> str:
+    """The ``To:`` header line(s), CRLF-ended. A short plain name is written as it is; a long
+    one, or one that is itself an RFC 2047 encoded-word (which readers would decode), is
+    encoded as text and folded (one unfolded 3,000-character name is "500 line too long")."""
+    name = single_line(name)[:NAME_MAX]
+    line = f"To: {formataddr((name, address), 'utf-8')}\r\n"
+    if len(line) <= 78 and "=?" not in name:
+        return line
+    words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    return f"To: {words}\r\n <{address}>\r\n"
 
 
 def _fold(name: str, value: str) -> bytes:

@@ -12,12 +12,14 @@ import re
 import textwrap
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
@@ -27,14 +29,22 @@ from digest.config import LoadedConfig
 from digest.errors import TemplateError
 from digest.headers import single_line
 from digest.i18n import Formatters, labels_for
-from digest.markup import html_to_text, truncate
+from digest.markup import (
+    BODY_MAX_BYTES,
+    body_text,
+    clean_text,
+    fit_column,
+    shorten_html,
+    truncate,
+)
 from digest.models import PLACEHOLDERS, Image, Item, RenderedIssue
 from digest.schedule import Period
+from digest.size import sent_html_size
 
 PREHEADER_LENGTH = 140
-# Gmail clips a message whose HTML exceeds ~102 KB, hiding the footer with the unsubscribe
-# link; stay under 100 KB.
-HTML_SIZE_LIMIT = 100 * 1024
+# Every placeholder starts so; content that contains it is defused (see defuse()).
+PLACEHOLDER_PREFIX = "__digest_"
+_DEFUSED_PREFIX = "_\u200b_digest_"
 
 KNOWN_MJML_TAGS = frozenset(
     """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font
@@ -51,18 +61,49 @@ _STYLE_TAG = re.compile(r"<style\b", re.I)
 _MJML_TAG = re.compile(r"<(/?)(mjml|mj-[a-zA-Z0-9-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 
 
+class BadItemsError(TemplateError):
+    """Items whose content the MJML step cannot take; the message names each one."""
+
+    def __init__(self, message: str, items: Sequence[Item]) -> None:
+        super().__init__(message)
+        self.items = tuple(items)
+
+
 @dataclass(frozen=True)
 class ItemView:
-    """What templates see of an item."""
+    """What templates see of an item. ``html``, ``text`` and ``shortened`` are worked out
+    when a template first reads them: a teaser's body is usually not shown at all."""
 
     title: str
     url: str | None
     date: datetime
     summary: str
-    html: Markup
-    text: str
     image: Image | None
     tags: tuple[str, ...]
+    heading_level: int  # h2 under the digest's h1, h3 under a group heading
+    body_html: str  # cleaned of non-text characters, not yet fitted nor defused
+
+    @cached_property
+    def _body(self) -> tuple[str, bool]:
+        return shorten_html(self.body_html, BODY_MAX_BYTES)
+
+    @cached_property
+    def html(self) -> Markup:
+        """The body fitted to the column (:func:`~digest.markup.fit_column`). fit_column
+        serialises with lxml, which writes every character reference out as the character,
+        so :func:`defuse` sees them all; lxml decodes references to non-text characters too,
+        hence a second cleaning."""
+        fitted = fit_column(self._body[0], heading_level=self.heading_level)
+        return Markup(defuse(clean_text(fitted)))
+
+    @cached_property
+    def text(self) -> str:
+        return defuse(clean_text(body_text(self._body[0])))
+
+    @property
+    def shortened(self) -> bool:
+        """The body was too long for an email: the template says so."""
+        return self._body[1]
 
 
 @dataclass(frozen=True)
@@ -92,7 +133,9 @@ class Renderer:
         if loaded.templates_dir.is_dir():
             loaders.append(jinja2.FileSystemLoader(loaded.templates_dir))
         loaders.append(jinja2.PackageLoader("digest", "templates"))
-        self.env = jinja2.Environment(
+        # Site templates are the site owner's, not ours: sandboxed, they cannot reach Python
+        # internals (``cycler.__init__.__globals__.os`` is a SecurityError, a template error).
+        self.env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("mjml", "html", "xml"), default_for_string=False
@@ -107,9 +150,14 @@ class Renderer:
         self.env.filters["wrap"] = _wrap
         self.env.filters["truncate_words"] = truncate
 
-    def render(self, digest_name: str, items: Sequence[Item], period: Period) -> RenderedIssue:
+    def render(
+        self, digest_name: str, items: Sequence[Item], period: Period, *, waiting: int = 0
+    ) -> RenderedIssue:
+        """``waiting``: items of the period held back for the next issue (the email says
+        how many)."""
         digest = self.loaded.digest(digest_name)
         context = self._context(digest_name, items, period)
+        context["issue"].update(waiting=waiting, waiting_note=self._waiting_note(waiting))
         subject = single_line(
             self._render_string(digest.subject_for(self.language), context, "subject")
         )
@@ -128,15 +176,35 @@ class Renderer:
         mjml_source, inline_rules = split_inline_styles(mjml_source)
         try:
             html = mjml2html(mjml_source, disable_comments=True, fonts={})
-        except ValueError as exc:
+        except (ValueError, UnicodeError) as exc:
+            bad = self._bad_items(digest_name, items, period) if len(items) else []
+            if bad:
+                names = "; ".join(f"{item.uid} ({item.title[:60]!r})" for item in bad)
+                raise BadItemsError(f"item content MJML cannot take: {names}: {exc}", bad) from None
             raise TemplateError(f"{self._origin(mjml_name)}: MJML error: {exc}") from None
         html = inline_css(html, inline_rules)
         text = normalise_text(self._render_template(f"{digest.template}.txt", context))
         return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
 
+    def _bad_items(self, digest_name: str, items: Sequence[Item], period: Period) -> list[Item]:
+        """The items that fail the MJML step on their own (when the whole issue failed)."""
+        bad = []
+        for item in items:
+            context = self._context(digest_name, [item], period)
+            context["issue"].update(subject="-", preheader="-")
+            source, _ = split_inline_styles(
+                self._render_template(f"{self.loaded.digest(digest_name).template}.mjml", context)
+            )
+            try:
+                mjml2html(source, disable_comments=True, fonts={})
+            except (ValueError, UnicodeError):
+                bad.append(item)
+        return bad
+
     def _context(self, digest_name: str, items: Sequence[Item], period: Period) -> dict[str, Any]:
         digest = self.loaded.digest(digest_name)
-        views = [_view(item) for item in items]
+        level = 2 if digest.group_by == "none" else 3
+        views = [_view(item, level) for item in items]
         period_text = self._period_text(period)
         return {
             "site": self.site,
@@ -152,6 +220,8 @@ class Renderer:
                 "view_url": f"{self.site.links_url}/archive/{digest_name}/{period.slug}",
                 "subject": "",
                 "preheader": "",
+                "waiting": 0,
+                "waiting_note": "",
             },
             "items": views,
             "groups": _group(views, digest.group_by, self.labels, self.formatters),
@@ -162,6 +232,20 @@ class Renderer:
                 digest=digest.title, site=self.site.title
             ),
         }
+
+    def _waiting_note(self, waiting: int) -> str:
+        if waiting <= 0:
+            return ""
+        return self.translator.ngettext(
+            "One more item did not fit into this email; it follows in the next issue.",
+            "%(num)s more items did not fit into this email; they follow in the next issue.",
+            waiting,
+            num=self.formatters.number(waiting),
+        )
+
+    def sent_size(self, rendered: RenderedIssue) -> int:
+        """Bytes of the HTML as a subscriber receives it (:func:`digest.size.sent_html_size`)."""
+        return sent_html_size(rendered.html, self.site.links_url, self.labels)
 
     def _period_text(self, period: Period) -> str:
         if period.start is None:
@@ -293,32 +377,67 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
 
 
+_LIST_MARKER = re.compile(r"(?:\s*)(?:[-*>] |\d+\. )")
+
+
 def _wrap(text: str, width: int = 72, indent: str = "") -> str:
+    """Fill each paragraph to ``width``. A paragraph of several lines (a list, a table, lines
+    broken by ``<br>``) is filled line by line, a list item hanging under its marker; a line
+    indented by four spaces (``pre``) is kept as it is."""
     paragraphs = [p for p in str(text).split("\n\n") if p.strip()]
     return "\n\n".join(
-        textwrap.fill(
-            " ".join(p.split()),
-            width=width,
-            initial_indent=indent,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        for p in paragraphs
+        "\n".join(_fill_line(line, width, indent) for line in paragraph.split("\n"))
+        if "\n" in paragraph.strip("\n") or paragraph.startswith("    ")
+        else _fill_line(" ".join(paragraph.split()), width, indent)
+        for paragraph in paragraphs
     )
 
 
-def _view(item: Item) -> ItemView:
+def _fill_line(line: str, width: int, indent: str) -> str:
+    if line.startswith("    "):
+        return indent + line.rstrip()
+    marker = _LIST_MARKER.match(line)
+    hanging = " " * len(marker.group(0)) if marker else ""
+    return textwrap.fill(
+        line.strip() if not marker else line.rstrip(),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _view(item: Item, heading_level: int) -> ItemView:
+    """What templates see of an item: every value cleaned of characters that are not text
+    (sources do it too; items stored before they did are not) and defused (:func:`defuse`).
+    The body was sanitised by nh3 when the source read it; it is fitted to the column at
+    render time, so that items stored before a layout change fit as well."""
+
+    def safe(value: str) -> str:
+        return defuse(clean_text(value))
+
+    image = item.image
+    if image is not None:
+        image = replace(image, src=safe(image.src), alt=safe(image.alt))
     return ItemView(
-        title=single_line(item.title),  # a title is one line, whatever the source sent
-        url=item.url,
+        title=defuse(single_line(clean_text(item.title))),  # one line, whatever the source sent
+        url=safe(item.url) if item.url else None,
         date=item.published_at,
-        summary=item.summary,
-        html=Markup(item.body_html),  # sanitised by nh3 when the source read it
-        text=html_to_text(item.body_html),
-        image=item.image,
-        tags=item.tags,
+        summary=safe(item.summary),
+        image=image,
+        tags=tuple(safe(tag) for tag in item.tags),
+        heading_level=heading_level,
+        body_html=clean_text(item.body_html),
     )
+
+
+def defuse(value: str) -> str:
+    """Content can never produce a per-recipient placeholder: a ``__digest_`` in an item's
+    text, address or HTML gets a zero-width space between its underscores, so the splice
+    (:mod:`digest.message`), which fills only exact placeholders, leaves it alone. Templates
+    and config are written by staff and are not defused."""
+    return value.replace(PLACEHOLDER_PREFIX, _DEFUSED_PREFIX)
 
 
 def _group(

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.headers import single_line
+from digest.headers import NAME_MAX, single_line
 from digest.store import Store, Subscriber
 
 CSV_FIELDS = ("email", "name", "digests")
 EXPORT_FIELDS = (*CSV_FIELDS, "status")  # active, pending, unsubscribed, bounced, complained
 _DIGEST_SEPARATORS = re.compile(r"[;|,]")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AddressError(DigestError):
@@ -39,6 +45,25 @@ def normalise_address(value: str) -> str:
     return address.lower()
 
 
+def clean_name(value: str) -> tuple[str, str | None]:
+    """A subscriber's name as it is stored: one line, RFC 2047 encoded-words (as other tools
+    export them) decoded, at most :data:`NAME_MAX` characters. Returns the name and, if it was
+    cut, a note saying so."""
+    name = single_line(value)
+    if _ENCODED_WORD.search(name):
+        # not decodable: kept as written (messages encode it as text)
+        with contextlib.suppress(HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+            name = single_line(str(make_header(decode_header(name))))
+    if len(name) <= NAME_MAX:
+        return name, None
+    return name[:NAME_MAX].rstrip(), f"name of {len(name)} characters cut to {NAME_MAX}"
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading '."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
 def parse_digests(value: str, known: Iterable[str]) -> list[str]:
     known = set(known)
     names = [part.strip() for part in _DIGEST_SEPARATORS.split(value or "") if part.strip()]
@@ -54,7 +79,8 @@ def parse_digests(value: str, known: Iterable[str]) -> list[str]:
 class ImportReport:
     added: int = 0
     updated: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # rows skipped
+    notes: list[str] = field(default_factory=list)  # rows imported with a change
 
 
 def import_csv(
@@ -91,7 +117,10 @@ def import_csv(
             )
             continue
         seen[email] = line
-        valid.append((email, single_line(row.get("name") or ""), digests))
+        name, cut = clean_name(row.get("name") or "")
+        if cut:
+            report.notes.append(f"{source}:{line}: {email}: {cut}")
+        valid.append((email, name, digests))
     suppressed = store.suppressed_among([email for email, _, _ in valid])
     for email, status in suppressed.items():  # a re-import never mails them again
         report.problems.append(
@@ -109,7 +138,6 @@ def export_csv(subscribers: Sequence[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)
     for subscriber in subscribers:
-        writer.writerow(
-            [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
-        )
+        row = [subscriber.email, subscriber.name, ";".join(subscriber.digests), subscriber.status]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from digest.errors import DeliveryError
 from digest.message import DotStuffed, dot_stuff
+from digest.smtp_client import Deadlines, DeadlineSMTP
 
 if TYPE_CHECKING:  # annotations only: a sender process need not load the config schema
     from digest.config import DeliveryConfig, LoadedConfig, SmtpConfig
@@ -37,6 +38,11 @@ class TemporaryFailure(TransportOutcome):
 
 class PermanentFailure(TransportOutcome):
     """5xx: this recipient will not get it."""
+
+
+class SenderRefused(TransportOutcome):
+    """5xx at MAIL FROM: the server refuses the sender, not this recipient. Nobody is to be
+    charged for it: the issue pauses until the sender (address, domain, account) is fixed."""
 
 
 class ConnectionLost(TransportOutcome):
@@ -76,18 +82,14 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        self.deadlines = Deadlines(command=config.timeout, message=config.message_timeout)
 
     def connect(self) -> SmtpConnection:
         config = self.config
         where = f"SMTP server {config.host}:{config.port}"
         try:
-            if config.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=config.timeout,
-                    context=ssl.create_default_context(),
-                )  # fmt: skip
-            else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            tls = ssl.create_default_context() if config.security == "ssl" else None
+            smtp = DeadlineSMTP(config.host, config.port, self.deadlines, context=tls)
             smtp.ehlo()
             if config.security == "starttls":
                 # Always a verifying context: starttls() without one checks no certificate.
@@ -111,13 +113,22 @@ _STAGES = (("MAIL FROM", (250,)), ("RCPT TO", (250, 251)), ("DATA", (354,)))
 
 
 class SmtpConnection:
-    def __init__(self, smtp: smtplib.SMTP) -> None:
+    def __init__(self, smtp: DeadlineSMTP) -> None:
         self.smtp = smtp
         # RFC 2920: MAIL, RCPT and DATA in one write, three replies read back. Saves two
         # round trips per message; the data itself still waits for the 354.
         self.pipelining = smtp.has_extn("pipelining")
 
     def send(
+        self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
+    ) -> None:
+        self.smtp.start_message()  # MAIL FROM to the last reply: one deadline
+        try:
+            self._send(sender, recipient, message, before_payload)
+        finally:
+            self.smtp.end_message()
+
+    def _send(
         self, sender: str, recipient: str, message: bytes, before_payload: Callable[[], None]
     ) -> None:
         smtp = self.smtp
@@ -189,6 +200,8 @@ class SmtpConnection:
             self._drop()
         if 400 <= code < 500:
             raise TemporaryFailure(text)
+        if stage == "MAIL FROM":
+            raise SenderRefused(text)
         raise PermanentFailure(text)
 
     def _drop(self) -> None:

@@ -24,6 +24,7 @@ from digest.catalogue import Translator
 from digest.config.schema import Config, DigestConfig
 from digest.config.yaml_lines import key_path_of, line_of
 from digest.errors import ConfigError
+from digest.safe_yaml import YamlAliasError, check_expansion
 from digest.sources.registry import KIND_NAMES
 
 if TYPE_CHECKING:
@@ -118,6 +119,10 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}:1: config must be a mapping of sections (site, sources, ...)")
+    try:
+        check_expansion(root)  # before the walk below builds what aliases repeat
+    except YamlAliasError as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc.message}") from None
 
     unset: list[UnsetVariable] = []
     data = _to_python(root, (), env, unset, path)
@@ -160,7 +165,11 @@ def _to_python(
             _to_python(child, (*key_path, str(index)), env, unset, path)
             for index, child in enumerate(node.value)
         ]
-    value = yaml.SafeLoader(" ").construct_object(node, deep=True)
+    try:
+        value = yaml.SafeLoader(" ").construct_object(node, deep=True)
+    except ValueError as exc:  # a timestamp that is no date: 2026-11-31
+        where = f"{path}:{node.start_mark.line + 1}: {'.'.join(key_path)}"
+        raise ConfigError(f"{where}: {node.value!r} is not a date: {exc}") from None
     if isinstance(value, str) and "${" in value:
         line = node.start_mark.line + 1
 

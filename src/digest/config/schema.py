@@ -6,6 +6,7 @@ filters declare their keys in :mod:`digest.filters`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import reduce
 from operator import or_
@@ -26,7 +27,7 @@ from digest.catalogue import Translator, catalogue_language, translator_for
 from digest.errors import HeaderError
 from digest.fields import StrictModel
 from digest.filters import FilterFields
-from digest.headers import check_header_value
+from digest.headers import check_header_value, parse_mailbox
 from digest.sources.base import SourceEntry
 from digest.sources.registry import ENTRY_MODELS
 from digest.window import SendWindow
@@ -240,7 +241,12 @@ class SmtpConfig(_Model):
     password: SecretStr = SecretStr("")
     connections: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0, description="Messages per second; 0 = unlimited.")
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(
+        default=30, gt=0, description="Seconds for each server reply (the whole reply)."
+    )
+    message_timeout: float = Field(
+        default=120, gt=0, description="Seconds for one message, MAIL FROM to the last reply."
+    )
 
 
 class RetryConfig(_Model):
@@ -264,6 +270,15 @@ class DeliveryConfig(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("from_")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        try:
+            parse_mailbox("value", value)
+        except HeaderError as exc:  # a ValueError, so the error names file, line and key
+            raise ValueError(str(exc).removeprefix("value: ")) from None
+        return value
+
     @field_validator("from_", "reply_to", "list_unsubscribe_mailto", "list_id")
     @classmethod
     def _header_safe(cls, value: str | None) -> str | None:
@@ -281,8 +296,9 @@ class WebConfig(_Model):
     staff_user: str = Field(default="staff", min_length=1)
     staff_password_hash: str = Field(
         default="",
-        description="From 'digest hash-password' (pbkdf2_sha256$...). Empty: no staff login; "
-        "send actions are off and preview/dashboard answer loopback clients only.",
+        description="From 'digest hash-password' (pbkdf2_sha256$...). Empty: no password; "
+        "'digest serve' prints a one-time login link at start, the only way into staff pages. "
+        "Changing it ends every staff session.",
     )
     staff_email: str | None = Field(default=None, description="Default 'test-send to me' address.")
     secret_key: SecretStr = Field(
@@ -294,6 +310,25 @@ class WebConfig(_Model):
         default=["127.0.0.1", "localhost", "[::1]"],
         description="Host headers staff pages answer (DNS-rebinding guard); '*' allows any.",
     )
+    session_idle_minutes: float = Field(
+        default=60, gt=0, description="A staff session unused this long ends."
+    )
+    session_max_hours: float = Field(
+        default=12, gt=0, description="A staff session ends this long after its login."
+    )
+    login_attempts_per_client: int = Field(
+        default=10, ge=1, description="Login attempts one client address may make in 15 minutes."
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins to the staff account before it waits 15 minutes.",
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto is "
+        "believed. Empty: none, not even 127.0.0.1: the peer address is the client.",
+    )
     signup_expiry_days: float = Field(default=7, gt=0, le=365)
     signups_per_ip_per_hour: int = Field(default=10, ge=1)
     signups_per_address_per_day: int = Field(default=3, ge=1)
@@ -301,6 +336,18 @@ class WebConfig(_Model):
         default="1",
         description="Recorded with each sign-up; bump it when the consent text changes.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return value
 
     @field_validator("staff_password_hash")
     @classmethod

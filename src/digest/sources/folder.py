@@ -30,6 +30,7 @@ import yaml
 from digest.errors import ContentError, SourceError
 from digest.markup import html_to_text, markdown_to_html, truncate
 from digest.models import Collection, Image, Item, Problem
+from digest.safe_yaml import YamlAliasError, load_front_matter
 from digest.sources.base import SourceContext, SourceEntry, SourceKind
 
 SUMMARY_LENGTH = 300
@@ -170,7 +171,9 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
         raise ContentError("front matter is not closed: add a '---' line after it")
     header = "".join(lines[1:index])
     try:
-        meta = yaml.safe_load(header)
+        meta = load_front_matter(header)
+    except YamlAliasError as exc:
+        raise ContentError(f"line {exc.line + 1}: {exc.message}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f"line {mark.line + 2}: " if mark else ""
@@ -189,10 +192,11 @@ def _parse_date(value: Any, timezone: ZoneInfo) -> datetime:
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
-        except ValueError:
+        except ValueError as exc:
+            no_such_day = f": {exc}" if "out of range" in str(exc) else ""  # 2026-11-31
             raise ContentError(
-                f"front matter: 'date' {value!r} is not a date (use 2017-11-14 or "
-                "2017-11-14T10:00:00+01:00)"
+                f"front matter: 'date' {value!r} is not a date{no_such_day} (use 2017-11-14 "
+                "or 2017-11-14T10:00:00+01:00)"
             ) from None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone)

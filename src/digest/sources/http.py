@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ from digest.sources.base import SourceEntry
 
 if TYPE_CHECKING:
     import httpx
+
+    from digest.netguard import Resolver
 
 FEED_ACCEPT = (
     "application/feed+json, application/atom+xml, application/rss+xml, application/rdf+xml, "
@@ -52,6 +54,10 @@ class FetchOptions:
     max_bytes: int = 10_000_000
     user_agent: str = default_user_agent()
     max_redirects: int = 5
+    # Hosts, addresses and networks that may be fetched from although they are not public
+    # (loopback, private, link-local): digest.netguard refuses every other such address.
+    allow_private: tuple[str, ...] = ()
+    resolver: Resolver | None = field(default=None, compare=False)  # None: the system's
 
 
 def _source_url(value: str) -> str:
@@ -78,6 +84,11 @@ class HttpSourceConfig(SourceEntry):
         default=None, description='Default: "digest/<version> (+<site.base_url>)".'
     )
     tags: list[str] = Field(default=[], description="Tags added to every item of this source.")
+    allow_private: list[str] = Field(
+        default=[],
+        description="Hosts, addresses or networks (127.0.0.1, 10.0.0.0/8, intranet.example) "
+        "this source may fetch from although they are not public; others are refused.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -104,6 +115,7 @@ class HttpSourceConfig(SourceEntry):
             timeout=self.timeout,
             max_bytes=self.max_bytes,
             user_agent=self.user_agent or default_user_agent(site_url),
+            allow_private=tuple(self.allow_private),
         )
 
 
@@ -140,6 +152,13 @@ def fetch(
     if prior is not None and prior.last_modified:
         headers["If-Modified-Since"] = prior.last_modified
     deadline = time.monotonic() + options.timeout
+    if transport is None:  # the network: only public addresses, or what the source allows
+        from digest.netguard import AddressPolicy, guarded_transport, system_resolver
+
+        policy = AddressPolicy.from_config(
+            options.allow_private, resolver=options.resolver or system_resolver
+        )
+        transport = guarded_transport(policy, verify=_tls_context())
     try:
         with httpx.Client(
             transport=transport, follow_redirects=False, trust_env=False, verify=_tls_context()

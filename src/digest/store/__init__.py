@@ -24,6 +24,7 @@ from digest.store._feedback import FeedbackStore
 from digest.store._issues import Audience, IssueStore
 from digest.store._items import ItemStore
 from digest.store._profiles import ProfileStore
+from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
 from digest.store.rows import (
     Consent,
@@ -76,6 +77,7 @@ from digest.store.schema import (
     ix_deliveries_sending,
     metadata,
     source_states,
+    staff_sessions,
     subscribers,
     subscription_topics,
     subscriptions,
@@ -83,7 +85,9 @@ from digest.store.schema import (
 )
 
 
-class Store(ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, StoreBase):
+class Store(
+    ItemStore, DeliveryStore, IssueStore, SubscriberStore, FeedbackStore, SessionStore, StoreBase
+):
     """One database: each concern's statements live in their own module (see the mixins)."""
 
 
@@ -119,6 +123,7 @@ __all__ = [
     "NewVariant",
     "ProfileStore",
     "ReaderSettings",
+    "StaffSession",
     "Store",
     "StoredItem",
     "Subscriber",
@@ -143,6 +148,7 @@ __all__ = [
     "resolve_database_url",
     "source_states",
     "sqlite_path",
+    "staff_sessions",
     "subscribers",
     "subscription_topics",
     "subscriptions",

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -109,7 +109,7 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("unsubscribed_at", UTCDateTime, nullable=True),
-    # Schema 7: the reader's language (a catalogue, "de"/"en") and time zone; None = the site's.
+    # Schema 8: the reader's language (a catalogue, "de"/"en") and time zone; None = the site's.
     Column("language", String(16), nullable=True),
     Column("timezone", String(64), nullable=True),
 )
@@ -121,7 +121,7 @@ subscriptions = Table(
     Column("digest", String(100), primary_key=True),
 )
 
-# Schema 7: the topics (item tags) a subscriber chose for a digest; none = every topic.
+# Schema 8: the topics (item tags) a subscriber chose for a digest; none = every topic.
 subscription_topics = Table(
     "subscription_topics",
     metadata,
@@ -130,7 +130,7 @@ subscription_topics = Table(
     Column("topic", String(100), primary_key=True),
 )
 
-# Schema 7: one frozen rendering per variant of an issue (the items chosen, the language).
+# Schema 8: one frozen rendering per variant of an issue (the items chosen, the language).
 # ``key`` names the variant within its issue; ``item_ids`` is the variant's items in order.
 issue_variants = Table(
     "issue_variants",
@@ -167,7 +167,7 @@ deliveries = Table(
     # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
     # subscriber's unsubscribe token.
     Column("verp_token", String(32), nullable=True),
-    # Schema 7: the issue_variants row this row sends; None = the issue's own rendering. No
+    # Schema 8: the issue_variants row this row sends; None = the issue's own rendering. No
     # foreign key: SQLite cannot add one to an existing table without rebuilding it.
     Column("variant_id", Integer, nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
@@ -215,7 +215,7 @@ consents = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirm_ip", String(64), nullable=True),
     Column("confirm_user_agent", Text, nullable=True),
-    Column("language", String(16), nullable=True),  # schema 7: the frame language asked for
+    Column("language", String(16), nullable=True),  # schema 8: the frame language asked for
 )
 
 # Per source: conditional-GET validators and health after the latest collection (schema 3).
@@ -258,6 +258,21 @@ workers = Table(
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Staff login sessions (schema 7): the cookie carries a random id, the row its SHA-256, so a
+# copy of the database opens no session. A row ends when revoked (logout), when idle or past
+# its absolute end, or when its password fingerprint is no longer the configured one.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("staff_user", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 # Issue states.

@@ -12,7 +12,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -33,6 +33,7 @@ from digest.web.jobs import Jobs
 from digest.web.preview import routes as preview_routes
 from digest.web.reload import ChangeWatcher
 from digest.web.security import RateLimiter, Signer
+from digest.web.sessions import SessionPolicy, Sessions
 from digest.web.staff import routes as staff_routes
 from digest.web.state import WebState, page_environment, web_state
 from digest.web.subscription import routes as subscription_routes
@@ -44,6 +45,7 @@ __all__ = ["EMAIL_CSP", "PAGE_CSP", "WebState", "create_app", "web_state"]
 log = logging.getLogger("digest.web")
 
 SECRET_ENV = "DIGEST_SECRET_KEY"
+LOGIN_WINDOW = 15 * 60  # seconds: the login limits count within this window
 
 
 def _secret_key(loaded: LoadedConfig, environ: Mapping[str, str]) -> str:
@@ -87,11 +89,27 @@ def create_app(
     store = Store.open(loaded.database_url)
     watcher = ChangeWatcher(watched_paths(loaded)) if watch and not public_only else None
     clock = clock or (lambda: datetime.now(UTC))
+    signer = Signer(_secret_key(loaded, env))
+    sessions = Sessions(
+        store,
+        signer,
+        user=web.staff_user,
+        password_hash=web.staff_password_hash,
+        policy=SessionPolicy(
+            idle=timedelta(minutes=web.session_idle_minutes),
+            lifetime=timedelta(hours=web.session_max_hours),
+        ),
+        clock=clock,
+    )
+    if public_only:
+        sessions.login_token = None  # no staff pages: no login link either
+    sessions.end_stale()
     state = WebState(
         config_path=config_path,
         loaded=loaded,
         store=store,
-        signer=Signer(_secret_key(loaded, env)),
+        signer=signer,
+        sessions=sessions,
         public_only=public_only,
         clock=clock,
         transport=transport,
@@ -101,7 +119,8 @@ def create_app(
         texts=texts,
         pages=page_environment(loaded.translator),
         signup_limit=RateLimiter(web.signups_per_ip_per_hour, 3600),
-        login_limit=RateLimiter(10, 900),
+        login_limit=RateLimiter(web.login_attempts_per_client, LOGIN_WINDOW),
+        account_limit=RateLimiter(web.login_failures_per_account, LOGIN_WINDOW),
         jobs=Jobs(texts, clock),
         hooks=providers(loaded.config.bounces.webhooks, sns_fetch),
     )

@@ -1,5 +1,9 @@
 """Security headers: the pages' Content-Security-Policy, the email's, and the middleware that
-sets the defaults on every response."""
+sets the defaults on every response.
+
+Pages are sent with ``Cache-Control: no-store`` unless they say otherwise: token pages
+(confirm, unsubscribe, preferences), the login and every staff page must not stay in a shared
+or browser cache. Only the public archive and static files may be cached."""
 
 from __future__ import annotations
 
@@ -17,6 +21,14 @@ EMAIL_CSP = (
 )
 
 
+# Paths whose responses may be cached (public, the same for everyone, no token in the URL).
+CACHEABLE_PREFIXES = ("/static/", "/archive")
+
+
+def cacheable(path: str) -> bool:
+    return path.startswith(CACHEABLE_PREFIXES)
+
+
 class SecurityHeaders:
     """Default security headers on every response (a route may set its own CSP)."""
 
@@ -28,6 +40,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        no_store = not cacheable(scope.get("path", ""))
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -38,6 +52,8 @@ class SecurityHeaders:
                     b"x-frame-options": b"SAMEORIGIN",
                     b"content-security-policy": PAGE_CSP.encode(),
                 }
+                if no_store:
+                    defaults[b"cache-control"] = b"no-store"
                 headers += [(k, v) for k, v in defaults.items() if k not in present]
                 message["headers"] = headers
             await send(message)

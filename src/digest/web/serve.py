@@ -6,9 +6,21 @@ import getpass
 import ipaddress
 import sys
 from pathlib import Path
+from typing import Any
 
 from digest.errors import DigestError
+from digest.web.accesslog import log_config
 from digest.web.security import hash_password
+from digest.web.sessions import LOGIN_TOKEN_PARAM
+
+
+def proxy_options(trusted_proxies: list[str]) -> dict[str, Any]:
+    """uvicorn's proxy settings: X-Forwarded-For/-Proto are believed from the configured
+    proxies only, never by default (uvicorn's own default trusts 127.0.0.1, so anything
+    on this machine could claim any client address and dodge the per-client limits)."""
+    if not trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
 
 
 def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
@@ -17,31 +29,44 @@ def serve(config_path: Path, host: str, port: int, public_only: bool) -> int:
     from digest.web.app import create_app
 
     app = create_app(config_path, public_only=public_only)
-    loaded = app.state.web.loaded
+    state = app.state.web
+    web = state.loaded.config.web
     if not public_only and not _is_loopback(host):
         print(
             f"warning: staff pages on {host}: they answer only the hosts in web.allowed_hosts "
             "and need a login; consider --public-only behind a reverse proxy",
             file=sys.stderr,
         )
-    if not public_only and not loaded.config.web.staff_password_hash:
-        print(
-            "note: no web.staff_password_hash: preview and dashboard answer this machine only, "
-            "send actions are locked (see 'digest hash-password')",
-            file=sys.stderr,
-        )
     shown = f"[{host}]" if ":" in host else host
     print(f"digest: serving {config_path} on http://{shown}:{port}/ (Ctrl-C to stop)")
+    token = state.sessions.login_token
+    if token is not None:
+        print(
+            "digest: no web.staff_password_hash: staff pages open only through this one-time "
+            f"login link (see 'digest hash-password'):\n"
+            f"    http://{_link_host(host)}:{port}/login?{LOGIN_TOKEN_PARAM}={token}",
+            flush=True,
+        )
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level="info",
-        proxy_headers=True,  # X-Forwarded-For from a proxy on 127.0.0.1 gives the client IP
+        log_config=log_config(),
         server_header=False,
         timeout_graceful_shutdown=3,
+        **proxy_options(web.trusted_proxies),
     )
     return 0
+
+
+def _link_host(host: str) -> str:
+    """The host for a link to a server bound to ``host`` (a wildcard: this machine)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:

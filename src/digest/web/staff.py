@@ -16,13 +16,8 @@ from digest.send import send_digest, send_test_copy
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import default_transport
 from digest.web.guards import forbidden, staff_action, staff_gate
-from digest.web.security import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    client_ip,
-    host_allowed,
-    verify_password,
-)
+from digest.web.security import SESSION_COOKIE, client_ip, client_key, host_allowed, verify_password
+from digest.web.sessions import LOGIN_TOKEN_PARAM
 from digest.web.state import WebState, web_state
 
 
@@ -36,10 +31,26 @@ def _safe_next(value: str | None) -> str:
 
 
 async def login_page(request: Request) -> Response:
+    """The login form; with ``?token=`` the one-time login link of a server without a
+    password (good once: it opens a session and leaves the token out of the next URL)."""
     state = web_state(request)
     if not host_allowed(request, state.loaded.config.web.allowed_hosts):
         return staff_gate(state, request).refusal or forbidden(state, request)
+    token = request.query_params.get(LOGIN_TOKEN_PARAM)
+    if token is not None:
+        return await _login_with_link(state, request, token)
     return _login_form(state, request, error=None)
+
+
+async def _login_with_link(state: WebState, request: Request, token: str) -> Response:
+    if not state.login_limit.allow(client_key(client_ip(request))):
+        return _rate_limited(state, request)
+    if not state.sessions.use_login_token(token):
+        return state.message(
+            request, state.texts["login_link_used_title"], state.texts["login_link_used_body"],
+            status_code=403, role="alert",
+        )  # fmt: skip
+    return await _logged_in(state, request, "/")
 
 
 def _login_form(
@@ -50,13 +61,21 @@ def _login_form(
         "login.html",
         status_code=status_code,
         error=error,
-        configured=bool(state.loaded.config.web.staff_password_hash),
+        configured=state.sessions.password_set,
         next=_safe_next(request.query_params.get("next")),
         csrf=state.signer.csrf_token("login"),
     )
 
 
+def _rate_limited(state: WebState, request: Request) -> Response:
+    return state.message(
+        request, state.texts["rate_limited_title"], state.texts["rate_limited_body"],
+        status_code=429, role="alert",
+    )  # fmt: skip
+
+
 async def login(request: Request) -> Response:
+    """Password login, limited per client address and per account (failed attempts)."""
     state = web_state(request)
     web = state.loaded.config.web
     if not host_allowed(request, web.allowed_hosts):
@@ -64,23 +83,29 @@ async def login(request: Request) -> Response:
     form = await request.form()
     if not state.signer.check_csrf(str(form.get("csrf") or ""), "login"):
         return forbidden(state, request)
-    if not state.login_limit.allow(client_ip(request)):
-        return state.message(
-            request, state.texts["rate_limited_title"], state.texts["rate_limited_body"],
-            status_code=429, role="alert",
-        )  # fmt: skip
-    user = str(form.get("user") or "")
+    if not state.sessions.password_set:
+        return _login_form(state, request, error=None, status_code=403)
+    user = str(form.get("user") or "")[:200]
+    account = user.strip().casefold()
+    if not state.login_limit.allow(client_key(client_ip(request))) or (
+        state.account_limit.blocked(account)
+    ):
+        return _rate_limited(state, request)
     password = str(form.get("password") or "")
-    ok = bool(web.staff_password_hash) and await run_in_threadpool(
-        verify_password, password, web.staff_password_hash
-    )
+    ok = await run_in_threadpool(verify_password, password, web.staff_password_hash)
     if not ok or not hmac.compare_digest(user.encode(), web.staff_user.encode()):
+        state.account_limit.hit(account)
         return _login_form(state, request, error=state.texts["login_failed"], status_code=401)
-    response = RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
+    return await _logged_in(state, request, _safe_next(str(form.get("next") or "/")))
+
+
+async def _logged_in(state: WebState, request: Request, target: str) -> Response:
+    cookie = await run_in_threadpool(state.sessions.open)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        state.signer.session_cookie(web.staff_user),
-        max_age=SESSION_MAX_AGE,
+        cookie,
+        max_age=int(state.sessions.policy.lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -89,15 +114,17 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Ends the session in the store: a copy of the cookie opens nothing afterwards."""
     state = web_state(request)
     gate = staff_gate(state, request, action=True)
-    if gate.refusal:
-        return gate.refusal
+    if gate.refusal is not None or gate.staff is None:
+        return gate.refusal or forbidden(state, request)
     form = await request.form()
     if not state.signer.check_csrf(str(form.get("csrf") or ""), "logout", gate.staff):
         return forbidden(state, request)
+    await run_in_threadpool(state.sessions.close, gate.staff)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response
 
 
@@ -114,7 +141,7 @@ async def dashboard(request: Request) -> Response:
         request,
         "dashboard.html",
         staff=gate.staff,
-        can_act=bool(state.loaded.config.web.staff_password_hash),
+        can_act=gate.staff is not None,
         csrf=lambda purpose: state.signer.csrf_token(purpose, gate.staff),
         jobs=state.jobs.messages(),
         **data,
@@ -158,7 +185,7 @@ async def send_page(request: Request) -> Response:
         body=state.texts["send_confirm_body"].format(
             end=state.formatters.datetime(end, "short"), count=count
         ),
-        can_act=bool(loaded.config.web.staff_password_hash),
+        can_act=gate.staff is not None,
         csrf=state.signer.csrf_token(f"send:{name}", gate.staff),
     )
 

@@ -1,4 +1,5 @@
-"""What every route reads: the loaded site, the store, signer, texts and page templates.
+"""What every route reads: the loaded site, the store, signer, sessions, texts and page
+templates.
 
 :func:`web_state` gives a route the one :class:`WebState` of its app; route modules import this
 module, never :mod:`digest.web.app` (which only assembles them).
@@ -25,6 +26,7 @@ from digest.transport import Transport
 from digest.web.jobs import Jobs
 from digest.web.reload import ChangeWatcher
 from digest.web.security import RateLimiter, Signer, Staff
+from digest.web.sessions import Sessions
 
 
 @dataclass
@@ -33,6 +35,7 @@ class WebState:
     loaded: LoadedConfig  # as loaded at start: security settings, public pages
     store: Store
     signer: Signer
+    sessions: Sessions
     public_only: bool
     clock: Callable[[], datetime]
     transport: Transport | None
@@ -42,7 +45,8 @@ class WebState:
     texts: dict[str, str]
     pages: jinja2.Environment
     signup_limit: RateLimiter
-    login_limit: RateLimiter
+    login_limit: RateLimiter  # attempts per client
+    account_limit: RateLimiter  # failed logins per account name
     jobs: Jobs
     hooks: Mapping[str, Provider]  # the configured webhook providers by route name
 

@@ -22,12 +22,12 @@ from digest.catalogue import available_languages, catalogue_language
 from digest.config import LoadedConfig
 from digest.dkim import signer_for
 from digest.errors import DigestError
-from digest.headers import single_line
+from digest.headers import NAME_MAX, single_line
 from digest.message import envelope_sender, make_message_id, sender_domain
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_UNSUBSCRIBED, Consent, Subscriber
 from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, default_transport
-from digest.web.security import client_ip
+from digest.web.security import client_ip, client_key
 from digest.web.state import WebState, web_state
 
 log = logging.getLogger("digest.web")
@@ -86,7 +86,7 @@ async def subscribe(request: Request) -> Response:
     chosen = [name for name in form.getlist("digests") if name in loaded.config.digests]
     values: dict[str, object] = {
         "email": str(form.get("email") or "")[:320],
-        "name": str(form.get("name") or "")[:200],
+        "name": str(form.get("name") or "")[:NAME_MAX],
         "digests": chosen,
         "language": language
         if (language := _text(form, "language")) in available_languages()
@@ -107,7 +107,7 @@ async def subscribe(request: Request) -> Response:
         errors["digests"] = texts["error_digests"]
     if errors:
         return _subscribe_form(state, request, values=values, errors=errors, status_code=422)
-    if not state.signup_limit.allow(client_ip(request)):
+    if not state.signup_limit.allow(client_key(client_ip(request))):
         return state.message(
             request,
             texts["rate_limited_title"],
@@ -419,7 +419,7 @@ async def preferences(request: Request) -> Response:
         return _unsubscribed_page(state, request, subscriber)
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
-    name = single_line(_text(form, "name"))[:200]
+    name = single_line(_text(form, "name"))[:NAME_MAX]
     language = _text(form, "language")
     topics = {
         digest: [

@@ -103,7 +103,11 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "login_button": t.gettext("Log in"),
         "login_failed": t.gettext("Wrong user name or password."),
         "login_not_configured": t.gettext(
-            "No staff password is set up: run 'digest hash-password' and put the result into config.yaml as web.staff_password_hash. Until then preview and dashboard answer only this machine, and send actions are locked."
+            "No staff password is set up. Open the one-time login link 'digest serve' printed at start, or run 'digest hash-password' and put the result into config.yaml as web.staff_password_hash."
+        ),
+        "login_link_used_title": t.gettext("Login link not valid"),
+        "login_link_used_body": t.gettext(
+            "This login link is wrong or was used already. Restart 'digest serve' for a new one, or set up a password (web.staff_password_hash)."
         ),
         "logout": t.gettext("Log out"),
         "dashboard_title": t.gettext("Dashboard"),

@@ -1,4 +1,4 @@
-"""Schema 7 (issue 15): a digest for each reader.
+"""Schema 8 (issue 15): a digest for each reader.
 
 - ``subscribers.language`` and ``subscribers.timezone``: the reader's frame language and time
   zone (None: the site's);
@@ -8,8 +8,8 @@
 - ``deliveries.variant_id``: the variant a row sends (None: the issue's own rendering, as every
   row made before this revision).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
