@@ -2,6 +2,15 @@
 
     python3 bench/send.py                 # 10,000 and 100,000 subscribers, DKIM off and on
     python3 bench/send.py --sizes 20000 --connections 4 --dkim on --algorithm ed25519-sha256
+    python3 bench/send.py --workers 1,2,4 --sizes 20000 --connections 2
+    python3 bench/send.py --workers 1,2,4 --database postgresql://digest@127.0.0.1:55432/postgres
+
+With ``--workers`` the issue is enqueued (``digest send --enqueue``) and delivered by that many
+``digest worker --connections C`` processes started beforehand; the rate counts from the
+enqueue to the last outcome, the ceiling uses ``workers x C`` smtp-source sessions, and the
+peak RSS is per worker. ``--database`` names a PostgreSQL server: each run gets a database of
+its own there (created and dropped); default: a SQLite file per run. ``--no-synchronous-commit``
+sets ``store.synchronous_commit: false`` (PostgreSQL sender connections).
 
 For each list size it builds the sample site's weekly issue for that many subscribers
 (inserted straight into the store, which is setup, not what is measured), starts
@@ -34,14 +43,19 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -87,7 +101,13 @@ PROFILES = [(language, chosen) for chosen in SELECTIONS for language in ("de", "
 
 
 def make_site(
-    root: Path, port: int, connections: int, dkim: str | None = None, topics: bool = False
+    root: Path,
+    port: int,
+    connections: int,
+    dkim: str | None = None,
+    database: str = "sqlite:///digest.db",
+    synchronous_commit: bool = True,
+    topics: bool = False,
 ) -> Path:
     import yaml
 
@@ -101,7 +121,8 @@ def make_site(
                 f"tags: [{topic}]\nsummary: Ein Beitrag nur für {topic}.\n---\nText.\n",
                 encoding="utf-8",
             )
-    data["database"] = "sqlite:///digest.db"
+    data["database"] = database
+    data["store"] = {"synchronous_commit": synchronous_commit}
     data["delivery"]["transport"] = "smtp"
     data["delivery"]["smtp"] = {
         "host": "127.0.0.1",
@@ -281,7 +302,9 @@ def bench(
     try:
         for _ in range(rounds):
             with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-                config = make_site(Path(tmp), port, connections, dkim, topics or variants > 1)
+                config = make_site(
+                    Path(tmp), port, connections, dkim, topics=topics or variants > 1
+                )
                 add_subscribers(config, count, variants)
                 result, rss_mb = run_sender(config, profile)
             sent = int(result["sent"])  # type: ignore[call-overload]
@@ -310,12 +333,171 @@ def bench(
     }
 
 
+# -- workers (digest worker processes, SQLite or PostgreSQL) ----------------------------------
+
+
+@contextmanager
+def fresh_database(server: str | None, root: Path) -> Iterator[str]:
+    if server is None:
+        yield f"sqlite:///{root / 'digest.db'}"
+        return
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"digest_bench_{secrets.token_hex(4)}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_workers(config: Path, count: int, workers: int, connections: int) -> dict[str, Any]:
+    """Start the workers, enqueue the issue, wait for every outcome; rate and RSS."""
+    from digest.compose import sample_recipient
+    from digest.config import load_config
+    from digest.send import enqueue_digest, issue_mail
+    from digest.store import Store
+
+    logs = [config.parent / f"worker{n}.log" for n in range(workers)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "digest.cli", "-c", str(config), "worker",
+             "--connections", str(connections)],
+            stdout=subprocess.DEVNULL, stderr=log.open("w"),
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )
+        for log in logs
+    ]  # fmt: skip
+    loaded = load_config(config, environ={})
+    try:
+        deadline = time.monotonic() + 60
+        while not all("waiting for work" in log.read_text() for log in logs):
+            if time.monotonic() > deadline:
+                raise SystemExit("workers did not start: " + logs[0].read_text()[-500:])
+            time.sleep(0.05)
+        with Store.open(loaded.database_url) as store:
+            started = time.perf_counter()
+            issue = enqueue_digest(loaded, store, "weekly", AT).prepared.issue
+            created = time.perf_counter()
+            while True:
+                counts = store.counts(issue.id)
+                if counts["pending"] + counts["sending"] + counts["failed_temp"] == 0:
+                    break
+                time.sleep(0.1)
+            finished = time.perf_counter()
+            size = len(
+                issue_mail(loaded, store, issue).template.build(
+                    sample_recipient(loaded), message_id="<s@example.org>", date=datetime.now(UTC)
+                )
+            )
+    finally:
+        rss = []
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            _, _, usage = os.wait4(process.pid, 0)
+            rss.append(usage.ru_maxrss / 1024)
+    return {
+        "create_s": created - started,
+        "deliver_s": finished - created,
+        "sent": counts["sent"],
+        "size": size,
+        "rss_mb": max(rss),
+    }
+
+
+def bench_workers(
+    count: int,
+    connections: int,
+    workers: int,
+    rounds: int,
+    server: str | None,
+    synchronous_commit: bool = True,
+) -> dict[str, Any]:
+    port = free_port()
+    rates: list[float] = []
+    ceilings: list[float] = []
+    rss: list[float] = []
+    result: dict[str, Any] = {}
+    sink = start_sink(port)
+    try:
+        for _ in range(rounds):
+            with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+                root = Path(tmp)
+                with fresh_database(server, root) as url:
+                    config = make_site(
+                        root, port, connections, database=url, synchronous_commit=synchronous_commit
+                    )
+                    add_subscribers(config, count)
+                    result = run_workers(config, count, workers, connections)
+            if result["sent"] != count:
+                print(f"WARNING: {count} subscribers: {result}", file=sys.stderr)
+            rates.append(result["sent"] / result["deliver_s"])
+            rss.append(result["rss_mb"])
+            ceilings.append(run_ceiling(port, count, result["size"], workers * connections))
+    finally:
+        sink.terminate()
+        sink.wait()
+    return {
+        "workers": workers,
+        "subscribers": count,
+        "create_s": result["create_s"],
+        "rate": max(rates),
+        "ceiling": max(ceilings),
+        "ratio": max(rates) / max(ceilings),
+        "rss_mb": max(rss),
+    }
+
+
+def main_workers(args: argparse.Namespace) -> None:
+    kind = "PostgreSQL" if args.database else "SQLite"
+    if args.database and args.no_synchronous_commit:
+        kind = "PG async"
+    print(
+        f"{'database':>10} {'workers':>7} {'subscribers':>11} {'create s':>8} "
+        f"{'digest msg/s':>12} {'ceiling msg/s':>13} {'ratio':>6} {'RSS/worker MB':>13}"
+    )
+    for size in args.sizes.split(","):
+        for workers in (int(n) for n in args.workers.split(",")):
+            row = bench_workers(
+                int(size),
+                args.connections,
+                workers,
+                args.rounds,
+                args.database,
+                synchronous_commit=not args.no_synchronous_commit,
+            )
+            print(
+                f"{kind:>10} {row['workers']:>7} {row['subscribers']:>11,} "
+                f"{row['create_s']:>8.1f} {row['rate']:>12,.0f} {row['ceiling']:>13,.0f} "
+                f"{row['ratio']:>6.0%} {row['rss_mb']:>13.1f}",
+                flush=True,
+            )
+    print(
+        f"connections: {args.connections} per worker; ceiling: workers x connections "
+        f"smtp-source sessions; load average at the end: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="subscriber counts")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each; best counts")
     parser.add_argument("--profile", type=Path, help="cProfile the sender into this file")
+    parser.add_argument("--workers", help="worker process counts, e.g. 1,2,4 (enqueue mode)")
+    parser.add_argument("--database", help="a PostgreSQL server URL (with --workers)")
+    parser.add_argument(
+        "--no-synchronous-commit",
+        action="store_true",
+        help="store.synchronous_commit: false (PostgreSQL sender connections)",
+    )
     parser.add_argument("--dkim", default="off,on", help="off, on or both (off,on)")
     parser.add_argument(
         "--algorithm", default="rsa-sha256", choices=["rsa-sha256", "ed25519-sha256"]
@@ -331,6 +513,10 @@ def main() -> None:
     for tool in (SINK, SOURCE):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"{tool} not found: apt-get install postfix (the daemon need not run)")
+    if args.workers or args.database:
+        args.workers = args.workers or "1,2,4"
+        main_workers(args)
+        return
     rows = [
         bench(
             int(size),

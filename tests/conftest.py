@@ -85,12 +85,15 @@ class Site:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``both_databases`` (modules set it in ``pytestmark``) run once on SQLite
-    and once on PostgreSQL, unless also marked ``sqlite_only``."""
+    and once on PostgreSQL, unless also marked ``sqlite_only``; ``postgres_only`` ones run
+    on PostgreSQL alone."""
     definition = metafunc.definition
-    if (
-        "database" in metafunc.fixturenames
-        and definition.get_closest_marker("both_databases")
-        and not definition.get_closest_marker("sqlite_only")
+    if "database" not in metafunc.fixturenames:
+        return
+    if definition.get_closest_marker("postgres_only"):
+        metafunc.parametrize("database", ("postgresql",), indirect=True)
+    elif definition.get_closest_marker("both_databases") and not definition.get_closest_marker(
+        "sqlite_only"
     ):
         metafunc.parametrize("database", BOTH, indirect=True)
 

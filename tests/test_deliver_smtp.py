@@ -329,13 +329,24 @@ def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
     not left waiting for data (no QUIT into an open DATA), and the next run resumes."""
     import_subscribers(site, cli, subscribers_csv(10))
     victim = "user0004@example.net"
-    original = Store.mark_payload
+    original, original_sent = Store.mark_payload, Store.mark_sent
     emails: dict[int, str] = {}
 
-    def failing(self: Store, delivery_id: int, now: datetime) -> None:
+    def failing(self: Store, delivery_id: int, now: datetime, worker: str | None = None) -> bool:
         if emails.get(delivery_id) == victim:
             raise RuntimeError("database is locked")
-        original(self, delivery_id, now)
+        return original(self, delivery_id, now, worker)
+
+    def failing_sent(
+        self: Store,
+        delivery_id: int,
+        now: datetime,
+        worker: str | None = None,
+        next_payload: int | None = None,
+    ) -> bool:  # the payload mark of the next message rides on the sent mark of this one
+        if next_payload is not None and emails.get(next_payload) == victim:
+            raise RuntimeError("database is locked")
+        return original_sent(self, delivery_id, now, worker, next_payload)
 
     store = Store.open(site.load().database_url)
     try:
@@ -352,6 +363,7 @@ def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
                 )
             threads_before = threading.active_count()
             monkeypatch.setattr(Store, "mark_payload", failing)
+            monkeypatch.setattr(Store, "mark_sent", failing_sent)
             started = time.monotonic()
             first = send_digest(loaded, store, "weekly", AT)
             assert time.monotonic() - started < 5
@@ -360,6 +372,7 @@ def test_a_store_failure_mid_send_stops_cleanly_and_the_next_run_resumes(
             assert victim not in server.per_recipient()
             assert threading.active_count() == threads_before  # the heartbeat thread ended
             monkeypatch.setattr(Store, "mark_payload", original)
+            monkeypatch.setattr(Store, "mark_sent", original_sent)
             second = send_digest(loaded, store, "weekly", AT)
             assert second.report is not None and second.report.error is None
             assert second.report.counts["sent"] == 10

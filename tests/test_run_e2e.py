@@ -239,3 +239,52 @@ def test_run_exits_zero_on_sigint_when_idle(site: Site, tmp_path: Path) -> None:
         lock = Path(str(site.root / "digest.db") + ".lock")
         assert lock.exists()
         assert yaml.safe_load(site.config.read_text())["digests"]["pulse"]["catch_up"] == "merge"
+
+
+@pytest.mark.postgres_only
+def test_two_runs_on_postgresql_one_leads_the_other_takes_over_after_a_kill(site: Site) -> None:
+    """High availability, not a refusal: the second 'digest run' stands by, takes over
+    within seconds of the leader's SIGKILL, and no period is sent twice."""
+    with running() as server:
+        emails = ["ada@example.net", "bo@example.net"]
+        set_up(site, server.port)
+        add_subscribers(site, emails)
+        add_item(site, "alpha", ALPHA)
+        leader = Run(site, "leader")
+        standby: Run | None = None
+        try:
+            wait_until(lambda: "leading" in leader.text(), "the first run to lead", 20, leader)
+            standby = Run(site, "standby")
+            wait_until(lambda: "standing by" in standby.text(), "the standby", 20, standby)
+            wait_until(lambda: len(server.received) >= 2, "the first issue", 20, leader)
+            assert "leading" not in standby.text()
+            leader.process.send_signal(signal.SIGKILL)
+            leader.process.wait(10)
+            killed_at = time.monotonic()
+            wait_until(lambda: "leading" in standby.text(), "the standby to take over", 60, standby)
+            assert time.monotonic() - killed_at < 60
+            add_item(site, "beta", BETA)
+            wait_until(
+                lambda: any(BETA in text_of(m) for m in server.received),
+                "an issue with the new item from the new leader",
+                30,
+                standby,
+            )
+            assert standby.stop() == 0
+        finally:
+            leader.kill()
+            if standby is not None:
+                standby.kill()
+        per_issue = Counter(
+            (rcpt, message.message["Subject"] + str(message.message["Message-ID"]))
+            for message in server.received
+            for rcpt in message.rcpt_tos
+        )
+        assert max(per_issue.values()) == 1
+        with_alpha = Counter(
+            rcpt for m in server.received if ALPHA in text_of(m) for rcpt in m.rcpt_tos
+        )
+        assert with_alpha == {email: 1 for email in emails}  # one issue took it, once
+    rows = ledger(site)
+    keys = [key for key, _, _ in rows]
+    assert len(keys) == len(set(keys))  # no period twice

@@ -22,6 +22,7 @@ from digest.cli import main
 from digest.config import LoadedConfig, load_config
 from digest.errors import ConfigError, DigestError
 from digest.ledger import prepare_issue
+from digest.plan import MAX_DUE, due_fires
 from digest.scheduler import (
     LedgerCronTrigger,
     RunLock,
@@ -265,6 +266,20 @@ def test_catch_up_skip_records_missed_periods_and_sends_nothing(site: Site, stor
     runner.tick("fire news")  # the first fire seen live is sent normally
     assert issues_of(store)[-1] == ("2025-02-03T07:00+01:00", "done", ["i4"])
     assert per_recipient(transport) == {"reader0@example.net": 2, "reader1@example.net": 2}
+
+
+def test_a_seconds_schedule_after_a_long_pause_enumerates_only_what_catch_up_needs(
+    site: Site,
+) -> None:
+    """A month without a tick on a schedule that fires every second: ~2.6 million periods.
+    The ledger is asked for the latest MAX_DUE only, found walking back from now."""
+    loaded = configure(site, {"schedule": "* * * * * *", "catch_up": "merge"}, subscribers=0)
+    now = datetime(2017, 11, 20, 7, 0, 30, tzinfo=UTC)
+    with Store.open(loaded.database_url) as store:
+        fires = due_fires(loaded, store, "news", now, since=now - timedelta(days=30))
+        assert len(fires) == MAX_DUE
+        assert fires[-1] == now and fires[0] == now - timedelta(seconds=MAX_DUE - 1)
+        assert plan_catch_up("merge", fires, now).send == (now,)
 
 
 def test_plan_catch_up_policies() -> None:

@@ -101,6 +101,7 @@ def test_newer_schema_on_disk_is_a_clear_error(database_url: str) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.sqlite_only
 def test_store_as_context_manager_closes_on_error(tmp_path: Path) -> None:
     path = tmp_path / "ctx.db"
     with pytest.raises(RuntimeError), Store.open(f"sqlite:///{path}") as store:
@@ -110,6 +111,7 @@ def test_store_as_context_manager_closes_on_error(tmp_path: Path) -> None:
     assert disposed == [True]
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_urls_are_read_in_one_place(tmp_path: Path) -> None:
     assert sqlite_path("sqlite:///data/d.db?mode=ro") == Path("data/d.db")
     assert sqlite_path("sqlite:////abs/d.db") == Path("/abs/d.db")
@@ -460,3 +462,65 @@ def test_recovery_and_reports_read_partial_indexes_not_the_history(store: Store)
     assert "ix_deliveries_in_doubt" in plan(
         store, "SELECT * FROM deliveries WHERE status = 'in_doubt'"
     )
+
+
+# -- leases and fencing: a worker frozen past its lease can never send what was rescued
+
+
+LEASE = timedelta(seconds=10)
+
+
+def test_a_rescued_claim_fences_off_its_old_owner(store: Store) -> None:
+    issue = make_issue(store, subscribers=3)
+    frozen = store.register_worker(NOW)
+    rows = store.claim(issue.id, frozen, 3, NOW, lease=LEASE)
+    assert store.mark_payload(rows[0].id, NOW, frozen)  # handed over, then frozen
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert store.recover(later, lease=LEASE) == (2, 1)  # its lease ran out
+    other = store.register_worker(later)
+    again = store.claim(issue.id, other, 3, later, lease=LEASE)
+    assert [row.id for row in again] == [rows[1].id, rows[2].id]
+    # The frozen worker wakes up: none of its marks holds any more.
+    assert not store.heartbeat(frozen, later, lease=LEASE)  # declared dead: stop
+    assert not store.mark_payload(rows[1].id, later, frozen)  # do not send it
+    assert not store.mark_sent(rows[0].id, later, frozen)  # in doubt stays in doubt
+    assert not store.mark_failed_perm(rows[2].id, "5xx", frozen)
+    store.release([rows[1].id, rows[2].id], worker=frozen)  # changes nothing either
+    state = statuses(store, issue.id)
+    assert state[rows[0].email] == IN_DOUBT
+    assert state[rows[1].email] == state[rows[2].email] == SENDING  # the new owner's claims
+    assert store.mark_payload(rows[1].id, later, other)
+    assert store.mark_sent(rows[1].id, later, other)
+
+
+def test_heartbeats_keep_a_live_workers_lease(store: Store) -> None:
+    issue = make_issue(store, subscribers=2)
+    worker = store.register_worker(NOW)
+    store.claim(issue.id, worker, 2, NOW, lease=LEASE)
+    assert store.heartbeat(worker, NOW + timedelta(seconds=8), lease=LEASE)
+    assert store.recover(NOW + timedelta(seconds=15), lease=LEASE) == (0, 0)
+    assert store.recover(NOW + timedelta(seconds=19), lease=LEASE) == (2, 0)
+
+
+def test_a_live_process_id_is_no_proof_of_life(store: Store) -> None:
+    """A container restarted as PID 1: the old worker's row names a pid that is alive again
+    (here: this very process), but its heartbeat is old. Its rows are rescued."""
+    issue = make_issue(store, subscribers=2)
+    old = store.register_worker(NOW)  # this process's pid: alive
+    with store.begin() as conn:
+        conn.execute(update(deliveries).values(lease_until=None))  # a claim without a lease
+    store.claim(issue.id, old, 2, NOW, lease=LEASE)
+    with store.begin() as conn:
+        conn.execute(update(deliveries).values(lease_until=None))
+    assert store.recover(NOW + LEASE + timedelta(seconds=1), lease=LEASE) == (2, 0)
+
+
+def test_one_commit_records_a_sent_message_and_the_next_payload(store: Store) -> None:
+    issue = make_issue(store, subscribers=2)
+    worker = store.register_worker(NOW)
+    first, second = store.claim(issue.id, worker, 2, NOW, lease=LEASE)
+    assert store.mark_payload(first.id, NOW, worker)
+    assert store.mark_sent(first.id, NOW, worker, next_payload=second.id)
+    assert store.recover(NOW + LEASE * 2, lease=LEASE) == (0, 1)  # second: in doubt
+    state = statuses(store, issue.id)
+    assert (state[first.email], state[second.email]) == ("sent", IN_DOUBT)

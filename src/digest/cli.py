@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=0.0, metavar="SECONDS",
         help="wait up to SECONDS for due retries of deferred (4xx) messages before returning",
     )  # fmt: skip
+    send.add_argument(
+        "--enqueue", action="store_true",
+        help="create the issue and leave its delivery to 'digest worker' processes",
+    )  # fmt: skip
     send.set_defaults(handler=cmd_send)
 
     subs = commands.add_parser("subscribers", help="manage the subscriber list")
@@ -166,7 +170,20 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=60.0, metavar="SECONDS",
         help="how often the timer checks the ledger for due periods, retries and resumes",
     )  # fmt: skip
+    run.add_argument(
+        "--standby-interval", type=float, default=10.0, metavar="SECONDS",
+        help="PostgreSQL: how often a standby 'digest run' tries to take over the lead",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
+
+    worker = commands.add_parser(
+        "worker", help="a long-running sender: deliver every issue being sent (any machine)"
+    )
+    worker.add_argument(
+        "--connections", type=_positive_int, metavar="N",
+        help="SMTP connections (sender threads); default delivery.smtp.connections",
+    )  # fmt: skip
+    worker.set_defaults(handler=cmd_worker)
 
     bounce_commands.register(commands, _load, lambda loaded: Store.open(loaded.database_url))
 
@@ -351,6 +368,8 @@ def _send(
         answer = input("Send now? [y/N] ").strip().lower()
         return answer in ("y", "yes", "j", "ja")
 
+    if args.enqueue:
+        return _enqueue(loaded, store, digest, at, confirm)
     progress = _Progress()
     result = send_digest(
         loaded,
@@ -550,19 +569,102 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enqueue(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    at: datetime,
+    confirm: Callable[[Any], bool],
+) -> int:
+    from digest.send import enqueue_digest
+    from digest.store import ISSUE_DONE, ISSUE_EMPTY, ISSUE_SENDING, PENDING
+
+    result = enqueue_digest(loaded, store, digest, at, on_prepared=confirm)
+    _print_problems(result.prepared.problems)
+    issue = store.issue_by_id(result.prepared.issue.id)
+    if issue.status == ISSUE_EMPTY:
+        print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
+    elif issue.status == ISSUE_DONE:
+        print(f"{digest}: issue {issue.period_key} was already sent; nothing to do")
+    elif issue.status == ISSUE_SENDING:
+        due = store.counts(issue.id)[PENDING]
+        print(f"{digest}: issue {issue.period_key} enqueued: {due} message(s) for 'digest worker'")
+    else:
+        print(f"{digest}: not enqueued")
+        return 1
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from digest.send import open_store
+    from digest.store import new_worker_id
+    from digest.store.coordination import WorkSignal
+    from digest.worker import run_worker
+
+    loaded = _load(args)
+    _log_to_stderr(args)
+    log = logging.getLogger("digest.worker")
+    worker_id = new_worker_id()
+    store = open_store(loaded, application_name=worker_id)
+    stop = threading.Event()
+    wake = WorkSignal(store.engine, worker_id)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not stop.is_set():
+            log.info("%s: stopping: the messages in flight finish", signal.Signals(signum).name)
+        stop.set()
+        wake.interrupt()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stats = run_worker(
+            loaded, store, stop, connections=args.connections, wake=wake, worker_id=worker_id
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()
+    log.info("worker %s: stopped; %d message(s) sent", worker_id, stats.sent)
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
     from digest.scheduler import run
 
     loaded = _load(args)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    _log_to_stderr(args)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return run(loaded, interval=max(args.interval, 0.5))
+    return run(
+        loaded,
+        interval=max(args.interval, 0.5),
+        standby_interval=max(args.standby_interval, 0.5),
+    )
 
 
 def cmd_sources_check(args: argparse.Namespace) -> int:

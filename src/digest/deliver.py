@@ -4,6 +4,11 @@ Each delivery row moves ``pending -> sending -> sent | failed_temp | failed_perm
 The moment the message data leaves is committed first (``payload_at``), so a sender killed at
 any point leaves at most one row per connection in doubt; all others are either recorded as
 sent or safe to send again. ``N`` connections run in threads, each claiming small batches.
+
+One commit per message: a connection's ``sent`` mark of message k is written together with
+the payload mark of message k+1 (still at most one row per connection with a payload mark
+and no outcome). Claims are leased (:mod:`digest.lease`) and every mark is fenced by the
+worker id: a sender whose lease went stale, or whose row was rescued, stops before sending.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from digest.clock import Clock as Clock  # re-exported for the scheduler
 from digest.clock import utc_now as utc_now
 from digest.errors import DeliveryError, DigestError
 from digest.i18n import greeting
+from digest.lease import WorkerLease
 from digest.message import DotStuffed, MessageTemplate, Recipient, dot_stuff
 from digest.store import (
     FAILED_PERM,
@@ -33,8 +41,10 @@ from digest.store import (
     PENDING,
     SENDING,
     SENT,
+    WORKER_LEASE,
     DeliveryRow,
     IssueRow,
+    describe_error,
 )
 from digest.transport import (
     AuthenticationFailed,
@@ -52,18 +62,30 @@ from digest.transport import (
 class DeliveryLedger(Protocol):
     """The store as delivery uses it: claim rows, record each outcome, keep a worker lease."""
 
-    def recover(self, now: datetime) -> tuple[int, int]: ...
-    def register_worker(self, now: datetime) -> str: ...
-    def heartbeat(self, worker: str, now: datetime) -> None: ...
+    def recover(self, now: datetime, lease: timedelta = ...) -> tuple[int, int]: ...
+    def register_worker(self, now: datetime, worker_id: str | None = None) -> str: ...
+    def heartbeat(self, worker: str, now: datetime, lease: timedelta = ...) -> bool: ...
     def unregister_worker(self, worker: str) -> None: ...
     def sender_connection(self) -> AbstractContextManager[None]: ...
-    def claim(self, issue_id: int, worker: str, limit: int, now: datetime) -> list[DeliveryRow]: ...
-    def release(self, delivery_ids: Sequence[int], error: str | None = None) -> None: ...
-    def mark_payload(self, delivery_id: int, now: datetime) -> None: ...
-    def mark_sent(self, delivery_id: int, now: datetime) -> None: ...
-    def mark_failed_temp(self, delivery_id: int, error: str, retry_at: datetime) -> None: ...
-    def mark_failed_perm(self, delivery_id: int, error: str) -> None: ...
-    def mark_in_doubt(self, delivery_id: int, error: str) -> None: ...
+    def claim(
+        self, issue_id: int, worker: str, limit: int, now: datetime, lease: timedelta = ...
+    ) -> list[DeliveryRow]: ...
+    def release(
+        self, delivery_ids: Sequence[int], error: str | None = None, worker: str | None = None
+    ) -> None: ...
+    def mark_payload(self, delivery_id: int, now: datetime, worker: str | None = None) -> bool: ...
+    def mark_sent(
+        self,
+        delivery_id: int,
+        now: datetime,
+        worker: str | None = None,
+        next_payload: int | None = None,
+    ) -> bool: ...
+    def mark_failed_temp(
+        self, delivery_id: int, error: str, retry_at: datetime, worker: str | None = None
+    ) -> bool: ...
+    def mark_failed_perm(self, delivery_id: int, error: str, worker: str | None = None) -> bool: ...
+    def mark_in_doubt(self, delivery_id: int, error: str, worker: str | None = None) -> bool: ...
     def set_issue_status(
         self, issue_id: int, status: str, now: datetime, note: str | None = None
     ) -> None: ...
@@ -125,6 +147,7 @@ class DeliveryOptions:
     batch_size: int = 100  # rows per claim: a claim costs ~2 ms, a row ~0.05 ms
     wait_for_retries: float = 0.0  # seconds a run may wait for a due retry before it returns
     retry_deadline: datetime | None = None  # no 4xx retries after this (the next period)
+    lease: timedelta = WORKER_LEASE  # a claim's lease; the sender stops after half of it
 
 
 @dataclass
@@ -169,7 +192,10 @@ class IssueDelivery:
         clock: Clock = utc_now,
         on_result: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
+        lease: WorkerLease | None = None,
     ) -> None:
+        """``lease``: a long-running worker's own (shared by the issues it sends); without
+        one, :meth:`run` holds a lease of its own while it runs."""
         self.store = store
         self.issue = issue
         self.transport = transport
@@ -189,41 +215,48 @@ class IssueDelivery:
         self.consecutive_errors = 0
         self.pause_reason: str | None = None
         self.fatal: DigestError | None = None
-        self.worker = ""
-        self.done = threading.Event()
+        self.lease = lease
+        self.worker = lease.worker if lease is not None else ""
+        self.lease_lost = False
 
     # -- public -------------------------------------------------------------------------------
 
     def run(self) -> DeliveryReport:
         if self.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
             return self._report()
-        self.store.recover(self.clock())
+        self.store.recover(self.clock(), self.options.lease)
         if self.issue.status == ISSUE_PAUSED:
             self.store.set_issue_status(self.issue.id, ISSUE_SENDING, self.clock())
-        self.worker = self.store.register_worker(self.clock())
-        self.done = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, daemon=True)
-        heartbeat.start()
-        try:
-            while True:
-                self._run_pass()
-                if self.fatal or self.pause_reason or self.stop.is_set():
-                    break
-                due = self.store.next_retry_at(self.issue.id)
-                if due is None:
-                    break
-                wait = (due - self.clock()).total_seconds()
-                if wait > self.options.wait_for_retries:
-                    break
-                if self.stop.wait(max(wait, 0.0)):
-                    break
-        finally:
-            self.done.set()  # or every run of a long-lived scheduler leaks a heartbeat thread
-            heartbeat.join()
-            self.store.unregister_worker(self.worker)
+        if self.lease is not None:
+            self._run_passes()
+            return self._finish()
+        with WorkerLease(self.store, self.options.lease, clock=self.clock) as lease:
+            self.lease, self.worker = lease, lease.worker
+            try:
+                self._run_passes()
+            finally:
+                self.lease = None
         return self._finish()
 
+    @property
+    def lease_valid(self) -> bool:
+        return self.lease is None or self.lease.valid
+
     # -- internals ----------------------------------------------------------------------------
+
+    def _run_passes(self) -> None:
+        while True:
+            self._run_pass()
+            if self.fatal or self.pause_reason or self.stop.is_set() or self.lease_lost:
+                return
+            due = self.store.next_retry_at(self.issue.id)
+            if due is None:
+                return
+            wait = (due - self.clock()).total_seconds()
+            if wait > self.options.wait_for_retries:
+                return
+            if self.stop.wait(max(wait, 0.0)):
+                return
 
     def _run_pass(self) -> None:
         finished = [threading.Event() for _ in range(self.options.connections)]
@@ -250,16 +283,37 @@ class IssueDelivery:
             raise
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self.pause_reason is not None or self.fatal is not None
+        if not self.lease_lost and not self.lease_valid:
+            self._lose_lease()
+        return (
+            self.stop.is_set()
+            or self.pause_reason is not None
+            or self.fatal is not None
+            or self.lease_lost
+        )
+
+    def _lose_lease(self) -> None:
+        """The lease is stale or the rows were rescued: stop every thread before it sends;
+        what this worker still holds is rescued by whoever comes next."""
+        with self.lock:
+            if not self.lease_lost:
+                self.lease_lost = True
+                if self.lease is not None:
+                    self.lease.abandon()
+                self.fatal = self.fatal or DeliveryError(
+                    "delivery stopped: the worker lost its lease (no heartbeat reached the "
+                    "database for half the lease, or its rows were rescued)"
+                )
 
     def _work(self) -> None:
         try:
             with self.store.sender_connection():
                 self._work_batches()
         except Exception as exc:  # e.g. the database failed: stop all threads, report it
+            reason = describe_error(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             with self.lock:
                 self.fatal = self.fatal or DeliveryError(
-                    f"delivery stopped: {type(exc).__name__}: {exc}"
+                    f"delivery stopped: {type(exc).__name__}: {reason}"
                 )
 
     def _work_batches(self) -> None:
@@ -267,6 +321,8 @@ class IssueDelivery:
         unexpected error stays ``sending``: the next run's recovery requeues it, or marks it
         in_doubt if its data may have gone out. The rest of its batch is given back."""
         connection: Connection | None = None
+        marks = _Marks(self)
+        failed = False
         batch: list[DeliveryRow] = []
         index = 0
         try:
@@ -274,37 +330,56 @@ class IssueDelivery:
                 if self._paused_elsewhere():
                     return
                 batch = self.store.claim(
-                    self.issue.id, self.worker, self.options.batch_size, self.clock()
+                    self.issue.id,
+                    self.worker,
+                    self.options.batch_size,
+                    self.clock(),
+                    self.options.lease,
                 )
                 if not batch:
                     return
                 for index, row in enumerate(batch):
                     if self._halted():
-                        self.store.release([r.id for r in batch[index:]])
+                        marks.flush()
+                        self._release(batch[index:])
                         return
                     if connection is None:
                         try:
                             connection = self.transport.connect()
                         except AuthenticationFailed as exc:
                             self._pause(str(exc))
-                            self.store.release([r.id for r in batch[index:]])
+                            self._release(batch[index:])
                             return
                         except ConnectFailed as exc:
                             with self.lock:
                                 self.fatal = self.fatal or exc
-                            self.store.release([r.id for r in batch[index:]], str(exc))
+                            self._release(batch[index:], str(exc))
                             return
-                    connection = self._send_one(connection, row)
+                    connection = self._send_one(connection, row, marks)
                 batch = []
-        except Exception:
+        except BaseException:
+            failed = True
+            # Cleanup must not replace the error that stopped us (a database outage fails
+            # these too): the rows it cannot write are rescued by the next run.
             with contextlib.suppress(Exception):
-                self.store.release([r.id for r in batch[index + 1 :]])
+                marks.flush()
+            with contextlib.suppress(Exception):
+                self._release(batch[index + 1 :])
             raise
         finally:
-            if connection is not None:
-                connection.close()
+            try:
+                if not failed:
+                    marks.flush()  # the last message's sent mark
+            finally:
+                if connection is not None:
+                    connection.close()
 
-    def _send_one(self, connection: Connection, row: DeliveryRow) -> Connection | None:
+    def _release(self, rows: Sequence[DeliveryRow], error: str | None = None) -> None:
+        self.store.release([r.id for r in rows], error, self.worker)
+
+    def _send_one(
+        self, connection: Connection, row: DeliveryRow, marks: _Marks
+    ) -> Connection | None:
         """Send one row; returns the connection to go on with (None: reconnect)."""
         self.limiter.wait()
         try:
@@ -321,26 +396,32 @@ class IssueDelivery:
                 if self.dot_stuffed:
                     data = DotStuffed(dot_stuff(data))
         except DigestError as exc:  # e.g. an address that cannot go into a header
-            self.store.mark_failed_perm(row.id, f"cannot build message: {exc}")
+            marks.flush()
+            self._fenced(
+                self.store.mark_failed_perm(row.id, f"cannot build message: {exc}", self.worker)
+            )
             self._result(FAILED_PERM, error=True)
             return connection
         try:
             connection.send(
-                self.sender(row.verp_token),
-                row.email,
-                data,
-                lambda: self.store.mark_payload(row.id, self.clock()),
+                self.sender(row.verp_token), row.email, data, lambda: marks.payload(row)
             )
+        except LeaseLost:  # nothing was handed over; the row is someone else's now
+            self._lose_lease()
+            return None  # the transport dropped the connection
         except ConnectionLost as exc:
-            self.store.release([row.id], str(exc))
+            marks.flush()
+            self._release([row], str(exc))
             self._result(PENDING, error=True)
             connection.close()
             return None
         except TemporaryFailure as exc:
+            marks.flush()
             self._defer(row, str(exc))
             return connection
         except PermanentFailure as exc:
-            self.store.mark_failed_perm(row.id, str(exc))
+            marks.flush()
+            self._fenced(self.store.mark_failed_perm(row.id, str(exc), self.worker))
             self._result(FAILED_PERM, error=True)
             return connection
         except SenderRefused as exc:  # the sender, not this recipient: nobody is charged
@@ -348,13 +429,19 @@ class IssueDelivery:
             self._pause(f"the server refused the sender <{self.sender(row.verp_token)}>: {exc}")
             return connection
         except OutcomeUnknown as exc:
-            self.store.mark_in_doubt(row.id, str(exc))
+            marks.flush()
+            self._fenced(self.store.mark_in_doubt(row.id, str(exc), self.worker))
             self._result(IN_DOUBT, error=True)
             connection.close()
             return None
-        self.store.mark_sent(row.id, self.clock())
+        marks.sent(row)
         self._result(SENT, error=False)
         return connection
+
+    def _fenced(self, held: bool) -> None:
+        """A mark that found its row no longer this worker's: the lease is gone."""
+        if not held:
+            self._lose_lease()
 
     def _defer(self, row: DeliveryRow, error: str) -> None:
         retry = self.options.retry
@@ -362,10 +449,14 @@ class IssueDelivery:
         retry_at = self.clock() + timedelta(seconds=delay * random.uniform(0.8, 1.2))
         deadline = self.options.retry_deadline
         if deadline is not None and retry_at >= deadline:
-            self.store.mark_failed_perm(row.id, f"{error}; gave up: the next period begins")
+            self._fenced(
+                self.store.mark_failed_perm(
+                    row.id, f"{error}; gave up: the next period begins", self.worker
+                )
+            )
             self._result(FAILED_PERM, error=True)
             return
-        self.store.mark_failed_temp(row.id, error, retry_at)
+        self._fenced(self.store.mark_failed_temp(row.id, error, retry_at, self.worker))
         self._result(FAILED_TEMP, error=True)
 
     def _result(self, status: str, *, error: bool) -> None:
@@ -401,11 +492,6 @@ class IssueDelivery:
             greeting=greeting(labels, row.name),
         )
 
-    def _heartbeat(self) -> None:
-        while not self.done.wait(30):
-            with contextlib.suppress(Exception):  # a busy database must not end the lease
-                self.store.heartbeat(self.worker, self.clock())
-
     def _finish(self) -> DeliveryReport:
         report = self._report()
         if self.pause_reason:
@@ -422,6 +508,43 @@ class IssueDelivery:
             counts=self.store.counts(self.issue.id),
             next_retry_at=self.store.next_retry_at(self.issue.id),
         )
+
+
+class LeaseLost(DeliveryError):
+    """Raised by the payload hook: the row is no longer this worker's, do not send it."""
+
+
+class _Marks:
+    """One sender thread's marks, one commit per message: the ``sent`` mark of a message
+    waits for the payload mark of the next one on the same connection and goes in its
+    transaction; anything else (a failure, the end of a batch) writes it first."""
+
+    def __init__(self, delivery: IssueDelivery) -> None:
+        self.delivery = delivery
+        self.unrecorded: DeliveryRow | None = None  # sent, mark not yet written
+
+    def payload(self, row: DeliveryRow) -> None:
+        delivery = self.delivery
+        store, now, worker = delivery.store, delivery.clock(), delivery.worker
+        if not delivery.lease_valid:
+            self.flush()
+            raise LeaseLost("lease stale: not sending")
+        if self.unrecorded is not None:
+            held = store.mark_sent(self.unrecorded.id, now, worker, next_payload=row.id)
+            self.unrecorded = None
+        else:
+            held = store.mark_payload(row.id, now, worker)
+        if not held:
+            raise LeaseLost(f"{row.email}: the row was rescued from this worker; not sending")
+
+    def sent(self, row: DeliveryRow) -> None:
+        self.unrecorded = row
+
+    def flush(self) -> None:
+        if self.unrecorded is not None:
+            row, self.unrecorded = self.unrecorded, None
+            delivery = self.delivery
+            delivery._fenced(delivery.store.mark_sent(row.id, delivery.clock(), delivery.worker))
 
 
 def raise_for_report(report: DeliveryReport, digest: str) -> None:

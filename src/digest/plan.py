@@ -13,6 +13,11 @@ from digest.store import (
     Store,
 )
 
+# Due periods enumerated at most: a seconds schedule after a month's pause has millions;
+# merge needs the latest, skip and each get by with the latest MAX_DUE (the items of older
+# ones go into the oldest issue kept: a selection takes every unsent item up to its cutoff).
+MAX_DUE = 1000
+
 
 def due_fires(
     loaded: LoadedConfig,
@@ -21,8 +26,10 @@ def due_fires(
     now: datetime,
     *,
     since: datetime | None = None,
+    limit: int = MAX_DUE,
 ) -> list[datetime]:
-    """Cutoffs (fire times) after the latest issue's cutoff, up to ``now``, oldest first.
+    """Cutoffs (fire times) after the latest issue's cutoff, up to ``now``, oldest first; at
+    most the latest ``limit``, found walking back from ``now`` (never enumerating the gap).
 
     Without any issue yet, the fires since ``since`` (the scheduler's start), or none."""
     latest = store.latest_issue(digest)
@@ -34,7 +41,7 @@ def due_fires(
         return []
     if start > now:
         return []
-    return loaded.schedule(digest).fires_between(start, now)
+    return loaded.schedule(digest).latest_fires(start, now, limit)
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ def describe_catch_up(loaded: LoadedConfig, store: Store, digest: str, now: date
         return "catch-up: up to date"
     keys = [Period(None, fire).key for fire in fires]
     span = keys[0] if len(keys) == 1 else f"{keys[0]} .. {keys[-1]}"
+    if len(fires) == MAX_DUE:
+        span = f"the latest {MAX_DUE}, up to {keys[-1]}"
     plan = plan_catch_up(config.catch_up, fires, started_at=now)
     if config.catch_up == "each":
         action = f"{len(plan.send)} issue(s), oldest first"

@@ -26,11 +26,7 @@ class RunLock:
     @classmethod
     def acquire(cls, database_url: str) -> RunLock:
         database = sqlite_path(database_url)
-        if database is None:
-            log.warning(
-                "no single-scheduler lock for this database yet (PostgreSQL will take an "
-                "advisory lock): run exactly one 'digest run' per store"
-            )
+        if database is None:  # PostgreSQL: the leader's advisory lock (digest.leader)
             return cls(None, None)
         path = database.with_name(database.name + ".lock")
         try:

@@ -109,14 +109,33 @@ class Schedule:
         raise ValueError(f"schedule {self.expression!r} never fires after {after}")
 
     def last_fire(self, at: datetime) -> datetime:
-        """Latest fire time at or before ``at``."""
-        window = timedelta(hours=1)
+        """Latest fire time at or before ``at``. The window looked at doubles from one
+        second, so a seconds schedule costs a few fires, not an hour's worth."""
+        window = timedelta(seconds=1)
         while window < timedelta(days=4 * 366):
             fires = self.fires_between(at - window, at)
             if fires:
                 return fires[-1]
             window *= 2
         raise ValueError(f"schedule {self.expression!r} did not fire in the four years before {at}")
+
+    def latest_fires(self, start: datetime, end: datetime, limit: int) -> list[datetime]:
+        """The last ``limit`` fire times in ``[start, end]``, oldest first, found backwards
+        from ``end``: however long the gap (a seconds schedule after a month's pause), never
+        more than ``limit`` steps."""
+        fires: list[datetime] = []
+        at = end
+        while len(fires) < limit:
+            try:
+                fire = self.last_fire(at)
+            except ValueError:  # nothing in the four years before: none in range either
+                break
+            if fire < start:
+                break
+            fires.append(fire)
+            at = fire - timedelta(microseconds=1)
+        fires.reverse()
+        return fires
 
     def fires_between(self, start: datetime, end: datetime) -> list[datetime]:
         """Fire times in ``[start, end]``."""

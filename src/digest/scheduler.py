@@ -17,8 +17,9 @@ the next tick finds the period due in the ledger. A digest that has never had an
 with the first fire after ``digest run`` started (or with a manual ``digest send``).
 
 One scheduler per store: :class:`RunLock` holds an ``fcntl`` lock on ``<database>.lock`` next to
-a SQLite file. Other databases are not locked yet (PostgreSQL will take an advisory lock); the
-ledger still keeps every period to one issue, but run one ``digest run`` per store.
+a SQLite file. On PostgreSQL the leader holds an advisory lock (:mod:`digest.leader`) on a
+kept-alive connection; further ``digest run`` processes, on any machine, stand by and take
+over when it dies. Either way the ledger keeps every period to one issue.
 
 The parts: :mod:`digest.plan` (what is due; pure over the ledger), :mod:`digest.runner` (the
 work of a tick), :mod:`digest.runlock` (the lock); this module wires them to APScheduler and
@@ -31,6 +32,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -45,13 +47,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.bounces.service import poll_for_run
 from digest.config import LoadedConfig
+from digest.leader import STANDBY_INTERVAL, LeaderWatch, wait_for_leadership
 from digest.plan import CatchUpPlan, describe_catch_up, due_fires, plan_catch_up
 from digest.runlock import RunLock
 from digest.runner import PAUSED_RETRY, Runner
 from digest.schedule import Schedule
-from digest.store import (
-    Store,
-)
+from digest.send import open_store
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -155,12 +156,17 @@ def run(
     *,
     interval: float = DEFAULT_INTERVAL,
     on_ready: Callable[[BlockingScheduler], None] | None = None,
+    standby_interval: float = STANDBY_INTERVAL,
 ) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit status (0 after a clean stop)."""
+    """Run until SIGTERM/SIGINT; returns the exit status (0 after a clean stop, 1 after the
+    leader lock was lost)."""
     lock = RunLock.acquire(loaded.database_url)
     logging.getLogger("apscheduler.scheduler").addFilter(_QUIET_OVERLAP)
+    lost = threading.Event()
     try:
-        store = Store.open(loaded.database_url)
+        store = open_store(
+            loaded, application_name=f"digest run {socket.gethostname()}:{os.getpid()}"
+        )
         stop = threading.Event()
         finished = threading.Event()
         runner = Runner(loaded, store, stop=stop)
@@ -186,8 +192,21 @@ def run(
                 target=shut_down, args=(signal.Signals(signum).name,), daemon=True
             ).start()
 
+        def on_lost() -> None:
+            lost.set()
+            stop.set()
+            threading.Thread(target=shut_down, args=("leader lock lost",), daemon=True).start()
+
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        watch: LeaderWatch | None = None
+        leadership = None
         try:
+            if not store.is_sqlite:  # stand by until this process leads (or is stopped)
+                name = f"digest run {socket.gethostname()}:{os.getpid()}"
+                leadership = wait_for_leadership(store.engine, name, stop, standby_interval)
+                if leadership is None:
+                    return 0
+                watch = LeaderWatch(leadership, on_lost).start()
             now = datetime.now(UTC)
             for name, config in loaded.config.digests.items():
                 fire = loaded.schedule(name).next_fire(now)
@@ -220,10 +239,14 @@ def run(
                 scheduler.shutdown(wait=False)
             with runner.lock:  # the tick in flight has released what it claimed
                 pass
+            if watch is not None:
+                watch.stop()
+            if leadership is not None:
+                leadership.release()
             store.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("digest run: stopped; the ledger is consistent")
     finally:
         lock.release()
-    return 0
+    return 1 if lost.is_set() else 0

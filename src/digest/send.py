@@ -7,7 +7,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.catalogue import catalogue_language
 from digest.clock import Clock, utc_now
@@ -27,6 +27,7 @@ from digest.ledger import PreparedIssue, prepare_issue
 from digest.message import Recipient, envelope_sender, make_message_id, message_template
 from digest.models import RenderedIssue
 from digest.store import ISSUE_PAUSED, ISSUE_SENDING, IssueRow, Store
+from digest.store.coordination import WorkSignal
 from digest.transport import Transport, TransportOutcome, default_transport
 
 
@@ -34,6 +35,17 @@ from digest.transport import Transport, TransportOutcome, default_transport
 class SendResult:
     prepared: PreparedIssue
     report: DeliveryReport | None  # None: nothing to deliver (empty or already done)
+
+
+def open_store(loaded: LoadedConfig, application_name: str = "digest") -> Store:
+    """The store with the config's ``store:`` settings (pool size, sender commits)."""
+    settings = loaded.config.store
+    return Store.open(
+        loaded.database_url,
+        application_name=application_name,
+        pool_size=settings.pool_size,
+        synchronous_commit=settings.synchronous_commit,
+    )
 
 
 def issue_mail(loaded: LoadedConfig, store: Store, issue: IssueRow) -> IssueMail:
@@ -90,6 +102,7 @@ def delivery_options(
         wait_for_retries=wait,
         retry=loaded.config.delivery.retry,
         retry_deadline=deadline,
+        lease=timedelta(seconds=loaded.config.store.lease_seconds),
     )
 
 
@@ -126,6 +139,29 @@ def send_digest(
         stop=stop,
     )
     return SendResult(prepared, report)
+
+
+def enqueue_digest(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    as_of: datetime,
+    *,
+    clock: Clock = utc_now,
+    on_prepared: Callable[[PreparedIssue], bool] | None = None,
+) -> SendResult:
+    """``digest send --enqueue``: create (or find) the issue of the period ending at
+    ``as_of`` and leave its delivery to the ``digest worker`` processes, woken at once
+    (NOTIFY on PostgreSQL; SQLite workers find it at their next poll)."""
+    prepared = prepare_issue(loaded, store, digest, as_of, now=clock())
+    if prepared.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+        return SendResult(prepared, None)
+    if on_prepared is not None and not on_prepared(prepared):
+        return SendResult(prepared, None)
+    if prepared.issue.status == ISSUE_PAUSED:  # staff asked again: the workers may resume it
+        store.set_issue_status(prepared.issue.id, ISSUE_SENDING, clock())
+    WorkSignal(store.engine).notify()
+    return SendResult(prepared, None)
 
 
 def deliver_issue(

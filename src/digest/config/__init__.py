@@ -22,6 +22,7 @@ from digest.config.schema import (
     SiteConfig,
     SmtpConfig,
     SourceConfig,
+    StoreConfig,
     WebConfig,
 )
 from digest.filters import FilterFields, MatchConfig
@@ -39,6 +40,7 @@ for _section in (
     DigestConfig,
     LogoConfig,
     RetryConfig,
+    StoreConfig,
     SendWindowConfig,
     SiteConfig,
     SmtpConfig,
@@ -67,6 +69,7 @@ __all__ = [
     "SmtpConfig",
     "SourceConfig",
     "SourceEntry",
+    "StoreConfig",
     "UnsetVariable",
     "WebConfig",
     "config_path_from",

@@ -290,6 +290,25 @@ class DeliveryConfig(_Model):
         return value
 
 
+class StoreConfig(_Model):
+    """How processes use the database (``store:``); the URL itself is ``database:``."""
+
+    pool_size: int = Field(
+        default=5, ge=1, le=100, description="Pooled connections per process (PostgreSQL)."
+    )
+    synchronous_commit: bool = Field(
+        default=True,
+        description="PostgreSQL: false lets senders' marks skip the WAL flush wait (faster; a "
+        "server crash may lose the last marks, as SQLite's synchronous=NORMAL may).",
+    )
+    lease_seconds: float = Field(
+        default=120, ge=2, le=3600, description="A sender's claim lease; it stops after half."
+    )
+    poll_seconds: float = Field(
+        default=5, gt=0, le=300, description="How often an idle worker looks for work."
+    )
+
+
 class WebConfig(_Model):
     """``digest serve``: staff login, cookie signing, hosts and sign-up rules."""
 
@@ -364,6 +383,7 @@ class Config(_Model):
     sources: list[SourceConfig] = Field(min_length=1)
     digests: dict[str, DigestConfig] = Field(min_length=1)
     delivery: DeliveryConfig
+    store: StoreConfig = StoreConfig()
     web: WebConfig = WebConfig()
     bounces: BouncesConfig = BouncesConfig()
 

@@ -19,7 +19,7 @@ from digest.store._base import (
     resolve_database_url,
     sqlite_path,
 )
-from digest.store._deliveries import DeliveryStore
+from digest.store._deliveries import DeliveryStore, new_worker_id
 from digest.store._feedback import FeedbackStore
 from digest.store._issues import Audience, IssueStore
 from digest.store._items import ItemStore
@@ -145,6 +145,7 @@ __all__ = [
     "ix_deliveries_sending",
     "metadata",
     "new_token",
+    "new_worker_id",
     "resolve_database_url",
     "source_states",
     "sqlite_path",

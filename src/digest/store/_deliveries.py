@@ -8,7 +8,7 @@ import socket
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import StaticPool
 
-from digest.store._base import sqlite_pragmas
 from digest.store._issues import IssueStore
 from digest.store.rows import DeliveryRow, IssueRow
 from digest.store.schema import (
@@ -48,10 +47,18 @@ from digest.store.schema import (
 class DeliveryStore(IssueStore):
     """Builds on the issues: in-doubt rows are reported with their issue."""
 
-    def claim(self, issue_id: int, worker: str, limit: int, now: datetime) -> list[DeliveryRow]:
-        """Take up to ``limit`` due deliveries for this worker. Recipients who unsubscribed
-        meanwhile are marked skipped instead. SQLite serialises claims with BEGIN IMMEDIATE;
-        PostgreSQL uses FOR UPDATE SKIP LOCKED so several workers never take the same row."""
+    def claim(
+        self,
+        issue_id: int,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease: timedelta = WORKER_LEASE,
+    ) -> list[DeliveryRow]:
+        """Take up to ``limit`` due deliveries for this worker until ``now + lease`` (the
+        worker's heartbeat extends it). Recipients who unsubscribed meanwhile are marked
+        skipped instead. SQLite serialises claims with BEGIN IMMEDIATE; PostgreSQL uses
+        FOR UPDATE SKIP LOCKED so several workers never take the same row."""
         # Pending rows first, then due retries: each an index range in id order (an OR of
         # the two would scan every row of the issue, sent ones included).
         for due in (
@@ -62,12 +69,14 @@ class DeliveryStore(IssueStore):
                 deliveries.c.next_attempt_at <= now,
             ),
         ):
-            claimed = self._claim(due, issue_id, worker, limit)
+            claimed = self._claim(due, issue_id, worker, limit, now + lease)
             if claimed:
                 return claimed
         return []
 
-    def _claim(self, due: Any, issue_id: int, worker: str, limit: int) -> list[DeliveryRow]:
+    def _claim(
+        self, due: Any, issue_id: int, worker: str, limit: int, lease_until: datetime
+    ) -> list[DeliveryRow]:
         query = (
             select(deliveries, subscribers.c.status.label("subscriber_status"), subscribers.c.token)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -118,7 +127,12 @@ class DeliveryStore(IssueStore):
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_([r.id for r in wanted]))
-                .values(status=SENDING, claimed_by=worker, attempts=deliveries.c.attempts + 1)
+                .values(
+                    status=SENDING,
+                    claimed_by=worker,
+                    lease_until=lease_until,
+                    attempts=deliveries.c.attempts + 1,
+                )
             )
         return [  # as the update left them (same transaction: nobody changed them since)
             DeliveryRow(
@@ -137,20 +151,52 @@ class DeliveryStore(IssueStore):
             for r in wanted
         ]
 
-    def mark_payload(self, delivery_id: int, now: datetime) -> None:
+    def mark_payload(self, delivery_id: int, now: datetime, worker: str | None = None) -> bool:
         """Recorded (committed) just before the message data goes out: after a crash a row
-        with this mark and no outcome is in doubt, one without it is safe to send again."""
-        self._fast_update(
-            "UPDATE deliveries SET payload_at = {p} WHERE id = {p}",
-            (_BIND_TIME[self.engine.dialect.name](now), delivery_id),
-        )
+        with this mark and no outcome is in doubt, one without it is safe to send again.
 
-    def mark_sent(self, delivery_id: int, now: datetime) -> None:
-        self._fast_update(
+        With ``worker`` the mark is fenced: it holds only while the row is still this
+        worker's claim (``sending``, not rescued meanwhile). False: do not send it."""
+        sql = "UPDATE deliveries SET payload_at = {p} WHERE id = {p}"
+        params: tuple[Any, ...] = (self._bind_time(now), delivery_id)
+        if worker is not None:
+            sql += _FENCE
+            params += (worker, SENDING)
+        return self._fast_update((sql, params)) == [1]
+
+    def mark_sent(
+        self,
+        delivery_id: int,
+        now: datetime,
+        worker: str | None = None,
+        next_payload: int | None = None,
+    ) -> bool:
+        """Record a message as sent. With ``next_payload`` the payload mark of the same
+        connection's next message goes in the same transaction: one commit per message,
+        and still at most one row per connection with a payload mark and no outcome.
+        With ``worker`` both marks are fenced: a sent mark that finds its row rescued
+        changes nothing (the row stays in doubt, honestly). Returns whether every mark held;
+        False with ``next_payload``: do not send the next message."""
+        sent = (
             "UPDATE deliveries SET status = {p}, sent_at = {p}, claimed_by = NULL, "
-            "last_error = NULL WHERE id = {p}",
-            (SENT, _BIND_TIME[self.engine.dialect.name](now), delivery_id),
+            "lease_until = NULL, last_error = NULL WHERE id = {p}"
         )
+        sent_params: tuple[Any, ...] = (SENT, self._bind_time(now), delivery_id)
+        if worker is not None:
+            sent += _FENCE
+            sent_params += (worker, SENDING)
+        statements = [(sent, sent_params)]
+        if next_payload is not None:
+            payload = "UPDATE deliveries SET payload_at = {p} WHERE id = {p}"
+            payload_params: tuple[Any, ...] = (self._bind_time(now), next_payload)
+            if worker is not None:
+                payload += _FENCE
+                payload_params += (worker, SENDING)
+            statements.append((payload, payload_params))
+        return all(count == 1 for count in self._fast_update(*statements))
+
+    def _bind_time(self, value: datetime) -> Any:
+        return _BIND_TIME[self.engine.dialect.name](value)
 
     @contextmanager
     def sender_connection(self) -> Iterator[None]:
@@ -160,10 +206,15 @@ class DeliveryStore(IssueStore):
         if isinstance(self.engine.pool, StaticPool):
             yield
             return
-        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
-        raw = self.engine.dialect.connect(*cargs, **cparams)
-        if self.is_sqlite:
-            sqlite_pragmas(raw, None)
+        pooled = self.engine.raw_connection()  # connected as the engine connects: pragmas,
+        pooled.detach()  # session options; then out of the pool, closed by this block
+        raw = pooled.dbapi_connection
+        assert raw is not None
+        if not self.is_sqlite and not self.synchronous_commit:
+            cursor = raw.cursor()
+            cursor.execute("SET synchronous_commit = off")
+            cursor.close()
+            raw.commit()
         self._local.raw = raw
         try:
             yield
@@ -171,75 +222,98 @@ class DeliveryStore(IssueStore):
             self._local.raw = None
             raw.close()
 
-    def _fast_update(self, sql: str, params: tuple[Any, ...]) -> None:
-        """One UPDATE through the DBAPI driver, committed before it returns. The two marks
-        of every message are the sender's hot path: SQLAlchemy's statement building and
-        execution context cost ~0.2 ms each, the driver ~0.02 ms. A single statement needs
-        no BEGIN IMMEDIATE (it cannot deadlock on a lock upgrade)."""
+    def _fast_update(self, *statements: tuple[str, tuple[Any, ...]]) -> list[int]:
+        """UPDATEs through the DBAPI driver, committed together before it returns; the
+        row count of each. The marks of every message are the sender's hot path:
+        SQLAlchemy's statement building and execution context cost ~0.2 ms each, the driver
+        ~0.02 ms. Single-statement writes need no BEGIN IMMEDIATE (no lock upgrade)."""
         placeholder = _PLACEHOLDERS.get(self.engine.dialect.paramstyle)
         if placeholder is None:  # an exotic driver: the portable way
             with self.begin() as conn:
-                conn.exec_driver_sql(sql.format(p="?"), params)
-            return
+                return [
+                    int(conn.exec_driver_sql(sql.format(p="?"), params).rowcount)
+                    for sql, params in statements
+                ]
         own = getattr(self._local, "raw", None)
-        if own is not None:
-            cursor = own.cursor()
-            try:
-                cursor.execute(sql.format(p=placeholder), params)
-                own.commit()
-            except BaseException:
-                own.rollback()
-                raise
-            finally:
-                cursor.close()
-            return
-        raw = self.engine.raw_connection()
+        raw = own if own is not None else self.engine.raw_connection()
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(sql.format(p=placeholder), params)
+                counts = []
+                for sql, params in statements:
+                    cursor.execute(sql.format(p=placeholder), params)
+                    counts.append(int(cursor.rowcount))
+                raw.commit()
+                return counts
+            except BaseException:
+                raw.rollback()
+                raise
             finally:
                 cursor.close()
-            raw.commit()
         finally:
-            raw.close()  # back to the pool, which rolls back anything left open
+            if own is None:
+                raw.close()  # back to the pool
 
-    def mark_failed_temp(self, delivery_id: int, error: str, retry_at: datetime) -> None:
-        self._update_delivery(
+    def mark_failed_temp(
+        self, delivery_id: int, error: str, retry_at: datetime, worker: str | None = None
+    ) -> bool:
+        return self._update_delivery(
             delivery_id,
+            worker,
             status=FAILED_TEMP,
             last_error=error,
             next_attempt_at=retry_at,
             claimed_by=None,
+            lease_until=None,
             payload_at=None,
         )
 
-    def mark_failed_perm(self, delivery_id: int, error: str) -> None:
-        self._update_delivery(delivery_id, status=FAILED_PERM, last_error=error, claimed_by=None)
+    def mark_failed_perm(self, delivery_id: int, error: str, worker: str | None = None) -> bool:
+        return self._update_delivery(
+            delivery_id, worker, status=FAILED_PERM, last_error=error, claimed_by=None,
+            lease_until=None,
+        )  # fmt: skip
 
-    def mark_in_doubt(self, delivery_id: int, error: str) -> None:
-        self._update_delivery(delivery_id, status=IN_DOUBT, last_error=error, claimed_by=None)
+    def mark_in_doubt(self, delivery_id: int, error: str, worker: str | None = None) -> bool:
+        return self._update_delivery(
+            delivery_id, worker, status=IN_DOUBT, last_error=error, claimed_by=None,
+            lease_until=None,
+        )  # fmt: skip
 
-    def release(self, delivery_ids: Sequence[int], error: str | None = None) -> None:
-        """Give claimed rows back untouched (nothing was handed over): pending again."""
+    def release(
+        self, delivery_ids: Sequence[int], error: str | None = None, worker: str | None = None
+    ) -> None:
+        """Give claimed rows back untouched (nothing was handed over): pending again. With
+        ``worker``, only rows that are still this worker's claim."""
         if not delivery_ids:
             return
+        condition = and_(deliveries.c.id.in_(delivery_ids), deliveries.c.status == SENDING)
+        if worker is not None:
+            condition = and_(condition, deliveries.c.claimed_by == worker)
         with self.begin() as conn:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == SENDING)
+                .where(condition)
                 .values(
                     status=PENDING,
                     claimed_by=None,
+                    lease_until=None,
                     payload_at=None,
                     last_error=error,
                     attempts=deliveries.c.attempts - 1,
                 )
             )
 
-    def _update_delivery(self, delivery_id: int, **values: Any) -> None:
+    def _update_delivery(self, delivery_id: int, worker: str | None, **values: Any) -> bool:
+        """One row's outcome; with ``worker`` fenced (still its claim, still ``sending``).
+        Returns whether the row changed."""
+        condition = deliveries.c.id == delivery_id
+        if worker is not None:
+            condition = and_(
+                condition, deliveries.c.claimed_by == worker, deliveries.c.status == SENDING
+            )
         with self.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+            return bool(conn.execute(update(deliveries).where(condition).values(**values)).rowcount)
 
     def counts(self, issue_id: int | None = None) -> dict[str, int]:
         query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
@@ -292,8 +366,9 @@ class DeliveryStore(IssueStore):
 
     # -- workers and crash recovery
 
-    def register_worker(self, now: datetime) -> str:
-        worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    def register_worker(self, now: datetime, worker_id: str | None = None) -> str:
+        """A new worker row (its heartbeat is its proof of life); returns its id."""
+        worker = worker_id or new_worker_id()
         with self.begin() as conn:
             conn.execute(
                 insert(workers).values(
@@ -302,50 +377,75 @@ class DeliveryStore(IssueStore):
             )
         return worker
 
-    def heartbeat(self, worker: str, now: datetime) -> None:
+    def heartbeat(self, worker: str, now: datetime, lease: timedelta = WORKER_LEASE) -> bool:
+        """The worker is alive: all its claims' leases run until ``now + lease`` (its row's
+        heartbeat is their common lease; no delivery row is written, so a heartbeat never
+        waits for, or deadlocks with, the marks of its own senders). False if the worker
+        was declared dead meanwhile (its rows rescued): it must stop sending."""
         with self.begin() as conn:
-            conn.execute(update(workers).where(workers.c.id == worker).values(heartbeat_at=now))
+            alive = conn.execute(
+                update(workers).where(workers.c.id == worker).values(heartbeat_at=now)
+            ).rowcount
+        return bool(alive)
 
     def unregister_worker(self, worker: str) -> None:
         with self.begin() as conn:
             conn.execute(delete(workers).where(workers.c.id == worker))
 
-    def recover(self, now: datetime) -> tuple[int, int]:
-        """Rows left ``sending`` by a dead worker: back to pending if their data never went
-        out, ``in_doubt`` if it may have. Returns (requeued, in_doubt)."""
+    def recover(self, now: datetime, lease: timedelta = WORKER_LEASE) -> tuple[int, int]:
+        """Rescue rows left ``sending`` by a dead worker: back to pending if their data never
+        went out, ``in_doubt`` if it may have. Returns (requeued, in_doubt).
+
+        A worker is dead when its last heartbeat is older than ``lease`` (it stops sending
+        itself after half of that), or when it ran on this host and its process is gone.
+        A live process id alone proves nothing (a container restarted as PID 1). Reads only
+        the partial index of ``sending`` rows and the workers table, never the history."""
         host = socket.gethostname()
         with self.begin() as conn:
             live = set()
             for row in conn.execute(select(workers)):
-                same_host_alive = row.host == host and _pid_alive(row.pid)
-                fresh = row.heartbeat_at > now - WORKER_LEASE
-                if (row.host == host and same_host_alive) or (row.host != host and fresh):
+                fresh = row.heartbeat_at > now - lease
+                gone = row.host == host and not _pid_alive(row.pid)
+                if fresh and not gone:
                     live.add(row.id)
                 else:
                     conn.execute(delete(workers).where(workers.c.id == row.id))
             stale = and_(
                 deliveries.c.status == SENDING,
                 or_(
-                    deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by.not_in(live or {""})
+                    deliveries.c.claimed_by.is_(None),
+                    deliveries.c.claimed_by.not_in(live or {""}),
                 ),
             )
+            if not self.is_sqlite:  # lock them in id order, as senders' marks do: no deadlock
+                conn.execute(
+                    select(deliveries.c.id).where(stale).order_by(deliveries.c.id).with_for_update()
+                ).all()
             doubt = conn.execute(
                 update(deliveries)
                 .where(stale, deliveries.c.payload_at.is_not(None))
                 .values(
                     status=IN_DOUBT,
                     claimed_by=None,
+                    lease_until=None,
                     last_error="sender stopped while handing over the message; not re-sent",
                 )
             ).rowcount
             requeued = conn.execute(
                 update(deliveries)
                 .where(stale, deliveries.c.payload_at.is_(None))
-                .values(status=PENDING, claimed_by=None, attempts=deliveries.c.attempts - 1)
+                .values(
+                    status=PENDING,
+                    claimed_by=None,
+                    lease_until=None,
+                    attempts=deliveries.c.attempts - 1,
+                )
             ).rowcount
         return int(requeued), int(doubt)
 
 
+# A mark that holds only for the row's current claim (fencing of a worker rescued meanwhile).
+_FENCE = " AND claimed_by = {p} AND status = {p}"
 # The DBAPI placeholder per paramstyle, and a datetime as the store writes it (naive UTC;
 # SQLite as SQLAlchemy's text format) for the raw-SQL hot path (Store._fast_update).
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -353,6 +453,11 @@ _BIND_TIME: defaultdict[str, Callable[[datetime], Any]] = defaultdict(
     lambda: lambda value: value.astimezone(UTC).replace(tzinfo=None),
     sqlite=lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
 )
+
+
+def new_worker_id() -> str:
+    """host:pid:random: unique, and readable in pg_stat_activity (application_name)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _pid_alive(pid: int) -> bool:
