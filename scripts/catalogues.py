@@ -7,6 +7,8 @@ msgstr is the msgid unless someone wrote a better one) and lists what is left to
 
     python3 scripts/catalogues.py            # update the .po files, list open entries
     python3 scripts/catalogues.py --check    # change nothing; exit 1 if anything is open
+    python3 scripts/catalogues.py --union    # after a git merge conflict in a .po file: take
+                                             # the entries of both sides, then update
 
 Then write the German (and any other) msgstr into the .po file by hand. tests/test_catalogue.py
 runs the same check.
@@ -15,7 +17,9 @@ runs the same check.
 from __future__ import annotations
 
 import argparse
+import io
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +32,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "src" / "digest" / "locale"
 DOMAIN = "digest"
-_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w+)\}")
 
 
 def extract(root: Path = ROOT) -> Catalog:
@@ -123,18 +127,39 @@ def _where(message: Message) -> str:
     return ", ".join(f"{file}:{line}" for file, line in message.locations[:2])
 
 
+def union_of_merge_sides(path: Path, language: str) -> Catalog:
+    """Both sides of a conflicted ``.po`` (git's stages 2 and 3): every entry of either, ours
+    where both translated one."""
+
+    def side(stage: int) -> Catalog:
+        relative = path.relative_to(ROOT).as_posix()
+        text = subprocess.check_output(["git", "show", f":{stage}:{relative}"], cwd=ROOT)
+        return read_po(io.BytesIO(text), locale=language, domain=DOMAIN)
+
+    ours, theirs = side(2), side(3)
+    for message in theirs:
+        mine = ours.get(message.id, message.context) if message.id else None
+        if message.id and (mine is None or not _translated(mine)):
+            ours.add(message.id, message.string, context=message.context, flags=message.flags)
+    return ours
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing, report only")
+    parser.add_argument("--union", action="store_true", help="resolve a git merge conflict")
     args = parser.parse_args(argv)
     template = extract()
     found = []
     for language, path in catalogue_files().items():
-        catalog = read(path, language)
+        if args.union and b"\n<<<<<<< " in b"\n" + path.read_bytes():
+            catalog = union_of_merge_sides(path, language)
+        else:
+            catalog = read(path, language)
         if not args.check:
             update(template, catalog, language)
             write(catalog, path)
-        found += list(problems(template, catalog, language))
+        found += list(problems(template, read(path, language), language))
     for line in found:
         print(line)
     return 1 if found else 0

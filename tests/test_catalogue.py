@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import jinja2
@@ -17,7 +18,7 @@ from digest.catalogue import (
     translator_for,
 )
 from digest.i18n import labels_for
-from tests.conftest import REPO, Site
+from tests.conftest import AT_TEXT, REPO, CliRunner, Site
 
 
 def _tool() -> ModuleType:
@@ -51,9 +52,10 @@ def test_the_check_finds_a_missing_an_untranslated_and_a_fuzzy_entry() -> None:
     tool = _tool()
     template = tool.extract()
     catalog = tool.read(tool.catalogue_files()["de"], "de")
-    first, second, third, *_ = (message for message in catalog if message.id)
+    simple = (m for m in catalog if m.id and isinstance(m.id, str) and m.context is None)
+    first, second, third, *_ = simple
     template.add("A message nobody translated yet")
-    del catalog[second.id, second.context]
+    del catalog[second.id]
     first.string = ""
     third.flags.add("fuzzy")
     found = list(tool.problems(template, catalog, "de"))
@@ -106,3 +108,29 @@ def test_the_loaded_config_gives_the_sites_translator(site: Site) -> None:
     assert site.load().translator.gettext("Read more") == "Weiterlesen"
     site.replace_in_config("locale: de_DE", "locale: en_GB")
     assert site.load().translator.language == "en"
+
+
+def test_site_templates_and_subjects_can_use_the_catalogue(
+    site: Site, cli: CliRunner, tmp_path: Path
+) -> None:
+    site.replace_in_config(
+        "subject: \"{{ site.title }}: {{ items|length }} {{ 'neuer Beitrag' if items|length == 1 "
+        "else 'neue Beiträge' }}\"",
+        "subject: \"{{ ngettext('%(num)s new post', '%(num)s new posts', items|length) }}\"",
+    )
+    site.write(
+        "templates/footer.mjml",
+        """
+        <mj-section><mj-column><mj-text>
+          <a href="{{ recipient.unsubscribe_url }}">{{ _("Unsubscribe") }}</a>
+          {% trans %}Read more{% endtrans %} · {{ labels.read_more }}
+        </mj-text></mj-column></mj-section>
+        """,
+    )
+    out = tmp_path / "out"
+    result = cli("-c", site.config, "build", "weekly", "--out", out, "--at", AT_TEXT)
+    assert result.code == 0, result.err
+    assert "subject: 3 neue Beiträge" in result.out.splitlines()
+    html = (out / "email.html").read_text(encoding="utf-8")
+    assert ">Abmelden</a>" in html
+    assert "Weiterlesen · Weiterlesen" in html

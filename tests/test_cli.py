@@ -46,12 +46,65 @@ def test_init_then_check_passes(tmp_path: Path, cli: CliRunner) -> None:
     result = cli("-c", target / "config.yaml", "check")
     assert result.code == 0, result.err
     assert result.err == ""
-    assert result.out.splitlines()[-1] == "0 error(s), 0 warning(s)"
+    assert result.out.splitlines()[-1] == "0 Fehler, 0 Warnungen"  # de_DE is the default
 
     # the welcome item is dated Monday 5 January 2026: the issue of Monday 12 January has it
     result = cli("-c", target / "config.yaml", "check", "--at", "2026-01-12T08:00:00+01:00")
     assert result.code == 0, result.err
-    assert "weekly: 1 item(s) in the next issue" in result.out
+    assert "weekly: 1 Beitrag in der nächsten Ausgabe" in result.out
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "de_DE",
+            {
+                "subject": "Mein Newsletter: 1 neuer Beitrag",
+                "title": "Wochenüberblick",
+                "item": "Willkommen bei Ihrem Newsletter",
+                "footer": "Beispielverein, Beispielstraße 1",
+            },
+        ),
+        (
+            "en_GB",
+            {
+                "subject": "My Newsletter: 1 new post",
+                "title": "Weekly digest",
+                "item": "Welcome to your digest",
+                "footer": "Example Org, Example Street 1",
+            },
+        ),
+    ],
+)
+def test_init_scaffolds_the_site_in_its_language(
+    tmp_path: Path, cli: CliRunner, locale: str, words: dict[str, str]
+) -> None:
+    target = tmp_path / "site"
+    assert cli("init", "--locale", locale, target).code == 0
+    config = (target / "config.yaml").read_text(encoding="utf-8")
+    assert f"locale: {locale}" in config
+    out = tmp_path / "out"
+    at = "2026-01-12T08:00:00+01:00"
+    result = cli("-c", target / "config.yaml", "build", "weekly", "--out", out, "--at", at)
+    assert result.code == 0, result.err
+    assert f"subject: {words['subject']}" in result.out.splitlines()
+    text = (out / "email.txt").read_text(encoding="utf-8")
+    for word in ("title", "item", "footer"):
+        assert words[word] in text
+    english = ("new post", "Weekly digest", "Example Street", "My Newsletter")
+    if locale == "de_DE":
+        assert not [word for word in english if word in config + text]
+
+
+def test_init_with_a_locale_without_catalogue(tmp_path: Path, cli: CliRunner) -> None:
+    result = cli("init", "--locale", "fr_FR", tmp_path / "site")
+    assert result.code == 1
+    assert result.err_lines == [
+        "digest: error: --locale fr_FR: no message catalogue for 'fr_FR' "
+        "(available languages: de, en)"
+    ]
+    assert not (tmp_path / "site").exists()
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path, cli: CliRunner) -> None:
@@ -157,9 +210,9 @@ def test_check_of_the_sample_site_passes(site: Site, cli: CliRunner) -> None:
     assert result.err == ""
     lines = result.out.splitlines()
     assert re.fullmatch(
-        r"weekly: 3 item\(s\) in the next issue, HTML \d+\.\d KB \(limit 90 KB\)", lines[0]
+        r"weekly: 3 Beiträge in der nächsten Ausgabe, HTML \d+\.\d KB \(Grenze 90 KB\)", lines[0]
     )
-    assert lines[-1] == "0 error(s), 0 warning(s)"
+    assert lines[-1] == "0 Fehler, 0 Warnungen"
 
 
 def test_check_fails_on_an_error_finding(site: Site, cli: CliRunner) -> None:
@@ -173,11 +226,25 @@ def test_check_fails_on_an_error_finding(site: Site, cli: CliRunner) -> None:
     )
     result = cli("-c", site.config, "check", "weekly", "--at", AT_TEXT)
     assert result.code == 1
+    # the site is German: so are the findings and the counts
+    assert result.err_lines == [
+        "error: digest weekly: Link '/impressum' ist nicht absolut (http(s)/mailto)",
+        "error: digest weekly: HTML hat keinen Abmeldelink",
+    ]
+    assert result.out.splitlines()[-1] == "2 Fehler, 0 Warnungen"
+
+    site.replace_in_config("locale: de_DE", "locale: en_GB")
+    result = cli("-c", site.config, "check", "weekly", "--at", AT_TEXT)
+    assert result.code == 1
     assert result.err_lines == [
         "error: digest weekly: link '/impressum' is not absolute http(s)/mailto",
         "error: digest weekly: HTML has no unsubscribe link",
     ]
-    assert result.out.splitlines()[-1] == "2 error(s), 0 warning(s)"
+    assert re.fullmatch(
+        r"weekly: 3 items in the next issue, HTML \d+\.\d KB \(limit 90 KB\)",
+        result.out.splitlines()[0],
+    )
+    assert result.out.splitlines()[-1] == "2 errors, 0 warnings"
 
 
 def test_no_command_prints_help(cli: CliRunner) -> None:

@@ -53,7 +53,7 @@ def test_unset_variable_is_a_warning_with_its_line(site: Site, cli: CliRunner) -
     assert result.code == 0, result.err
     assert result.err_lines == [
         f"warning: {site.config}:{line}: delivery.smtp.password: "
-        "environment variable DIGEST_TEST_UNSET is not set"
+        "die Umgebungsvariable DIGEST_TEST_UNSET ist nicht gesetzt"
     ]
 
 
@@ -227,7 +227,7 @@ def test_config_from_environment_then_default(
     monkeypatch.setenv("DIGEST_CONFIG", str(site.config))
     result = cli("check", "--at", "2017-11-20T08:00:00+01:00")
     assert result.code == 0, result.err
-    assert "weekly: 3 item(s) in the next issue" in result.out
+    assert "weekly: 3 Beiträge in der nächsten Ausgabe" in result.out
     # -c wins over the environment
     result = cli("-c", tmp_path / "other.yaml", "check")
     assert result.err_lines == [f"digest: error: {tmp_path / 'other.yaml'}: {NOT_FOUND}"]

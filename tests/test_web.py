@@ -354,6 +354,11 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
     web.subscriber("two@example.net")
     web.login()
     dashboard = web.client.get("/")
+    web.client.post(
+        "/test-send/weekly",
+        data={"csrf": csrf_of(dashboard.text, "/test-send/weekly"), "address": "nope"},
+    )
+    assert "weekly: Bitte geben Sie eine gültige E-Mail-Adresse ein" in web.client.get("/").text
     response = web.client.post(
         "/test-send/weekly",
         data={"csrf": csrf_of(dashboard.text, "/test-send/weekly"), "address": "me@example.org"},
@@ -372,7 +377,17 @@ def test_send_now_and_test_send_run_in_the_background(web: Web) -> None:
     assert recipients == ["one@example.net", "two@example.net"]
     (issue,) = web.store.list_issues("weekly")
     assert web.store.counts(issue.id)["sent"] == 2
-    assert "2 sent" in web.client.get("/").text
+    dashboard_text = web.client.get("/").text
+    # German site, German words: the dashboard, the delivery counts and the job lines
+    assert "2 gesendet" in dashboard_text
+    assert " · abgeschlossen · " in dashboard_text  # the latest issue's state
+    assert re.search(
+        r"weekly: Testexemplar \(\d+ Beitr(ag|äge)\) an me@example.org gesendet", dashboard_text
+    )
+    assert re.search(r"weekly: Ausgabe [^<]*: 2 gesendet", dashboard_text)
+    assert re.search(r"ok, \d+ Beitr(ag|äge), zuletzt erfolgreich \d{4}-", dashboard_text)
+    for english in (" sent<", "2 sent", " done ", "items)", "ist done"):
+        assert english not in dashboard_text
 
 
 def test_without_password_staff_pages_need_the_login_link(site: Site) -> None:
@@ -416,6 +431,23 @@ def test_preview_shows_issue_items_findings_and_raw_parts(web: Web) -> None:
     assert text.headers["content-type"].startswith("text/plain")
     eml = web.client.get("/preview/weekly.eml?at=2017-11-20T08:00:00%2B01:00")
     assert message_from_bytes(eml.content)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_preview_findings_in_the_sites_language(web: Web) -> None:
+    web.login()
+    web.site.write(
+        "templates/footer.mjml",
+        """
+        <mj-section><mj-column><mj-text>
+          <a href="/impressum">Impressum</a> {{ site.address }}
+        </mj-text></mj-column></mj-section>
+        """,
+    )
+    page = web.client.get("/preview/weekly?at=2017-11-20T08:00:00%2B01:00")
+    assert page.status_code == 200
+    assert "<strong>Fehler</strong>: digest weekly: HTML hat keinen Abmeldelink" in page.text
+    assert "Link &#39;/impressum&#39; ist nicht absolut" in page.text
+    assert "<strong>error</strong>" not in page.text
 
 
 def test_template_error_is_a_readable_page_with_file_and_line(web: Web) -> None:
@@ -615,7 +647,7 @@ def test_dashboard_shows_each_sources_health(site: Site) -> None:
             {"folder:content": SourceState().failed(now, "content folder not found")}
         )
         after = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
-        assert "FAILED" in after and "content folder not found" in after
+        assert "FEHLGESCHLAGEN, 1× in Folge: content folder not found" in after
         assert "state-failed_perm" in after
 
 

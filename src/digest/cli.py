@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest import __version__
 from digest.bounces import commands as bounce_commands
 from digest.bounces.record import describe_feedback
+from digest.catalogue import UnknownLanguage, translator_for
 from digest.compose import compose_next_issue, sample_message, sample_recipient
 from digest.config import LoadedConfig, config_path_from, load_config
 from digest.errors import DigestError
@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="scaffold config.yaml, content/ and templates/")
     init.add_argument("directory", nargs="?", default=".", type=Path)
+    init.add_argument(
+        "--locale",
+        default="de_DE",
+        help="the site's language: config and welcome item are written in it (default de_DE)",
+    )
     init.set_defaults(handler=cmd_init)
 
     check = commands.add_parser(
@@ -253,13 +258,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Lint findings, item counts and totals in the site's language. Source and content
+    problems come worded as their modules raise them (English), as errors do."""
     loaded = _load(args)
     at = _moment(args, loaded)
+    t = loaded.translator
     problems: list[Problem] = [
         Problem(
             "warning",
             f"{loaded.path}:{unset.line}",
-            f"{unset.key_path}: environment variable {unset.name} is not set",
+            t.gettext(
+                "%(key)s: environment variable %(name)s is not set",
+                key=unset.key_path,
+                name=unset.name,
+            ),
         )
         for unset in loaded.unset_variables
     ]
@@ -280,19 +292,31 @@ def cmd_check(args: argparse.Namespace) -> int:
                 problems.extend(issue.problems)
                 seen_sources = True
             raw = sample_message(loaded, issue, at)
-            problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}"))
+            problems.extend(lint_message(raw, recipient.unsubscribe_url, f"digest {name}", t))
             size = renderer.sent_size(issue.rendered) / 1024  # as the builder measures it
             summaries.append(
-                f"{name}: {len(issue.items)} item(s) in the next issue, HTML {size:.1f} KB "
-                f"(limit {HTML_SIZE_LIMIT // 1024} KB)"
+                t.ngettext(
+                    "%(digest)s: %(num)s item in the next issue, HTML %(size).1f KB "
+                    "(limit %(limit)s KB)",
+                    "%(digest)s: %(num)s items in the next issue, HTML %(size).1f KB "
+                    "(limit %(limit)s KB)",
+                    len(issue.items),
+                    digest=name,
+                    size=size,
+                    limit=HTML_SIZE_LIMIT // 1024,
+                )
             )
     summaries += _check_dkim(loaded, problems)
-    _print_problems(problems)
+    _print_problems(problems)  # "error:"/"warning:" tags stay as they are, for scripts
     for summary in summaries:
         print(summary)
     errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
-    print(f"{errors} error(s), {warnings} warning(s)")
+    counted = (
+        t.ngettext("%(num)s error", "%(num)s errors", errors),
+        t.ngettext("%(num)s warning", "%(num)s warnings", warnings),
+    )
+    print(", ".join(counted))
     return 1 if errors else 0
 
 
@@ -692,16 +716,14 @@ def cmd_sources_check(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from digest.starter import scaffold_files
+
     target: Path = args.directory
-    scaffold = files("digest") / "scaffold"
-    templates = files("digest") / "templates"
-    plan: list[tuple[Path, bytes]] = [
-        (target / "config.yaml", (scaffold / "config.yaml").read_bytes()),
-        (target / "content" / "welcome.md", (scaffold / "welcome.md").read_bytes()),
-    ]
-    for entry in templates.iterdir():
-        if entry.is_file() and entry.name.endswith((".mjml", ".txt")):
-            plan.append((target / "templates" / entry.name, entry.read_bytes()))
+    try:
+        translator = translator_for(args.locale)
+    except UnknownLanguage as exc:
+        raise DigestError(f"--locale {args.locale}: {exc}") from None
+    plan = [(target / relative, data) for relative, data in scaffold_files(args.locale, translator)]
     existing = [path for path, _ in plan if path.exists()]
     if existing:
         raise DigestError(f"{existing[0]}: already exists; 'digest init' never overwrites files")

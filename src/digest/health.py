@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from rich.table import Table
 from rich.text import Text
 
+from digest.catalogue import Translator, default_translator
 from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
 from digest.models import Problem, SourceState
@@ -112,9 +113,22 @@ def _when(moment: datetime, timezone: ZoneInfo) -> str:
     return moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M")
 
 
-def describe_state(state: SourceState, timezone: ZoneInfo) -> str:
-    """One line for ``digest status``: how the latest collection of a source went."""
-    last = _when(state.last_success_at, timezone) if state.last_success_at else "never"
+def describe_state(state: SourceState, timezone: ZoneInfo, t: Translator | None = None) -> str:
+    """One line for ``digest status`` and the dashboard: how the latest collection of a source
+    went, in ``t``'s language (English without)."""
+    t = t or default_translator()
+    never = t.pgettext("last success", "never")
+    last = _when(state.last_success_at, timezone) if state.last_success_at else never
     if state.ok:
-        return f"ok, {state.item_count} item(s), last success {last}"
-    return f"FAILED {state.failures}× in a row: {state.last_error}; last success: {last}"
+        return t.ngettext(
+            "ok, %(num)s item, last success %(last)s",
+            "ok, %(num)s items, last success %(last)s",
+            state.item_count,
+            last=last,
+        )
+    return t.gettext(
+        "FAILED %(failures)s× in a row: %(error)s; last success: %(last)s",
+        failures=state.failures,
+        error=state.last_error,
+        last=last,
+    )

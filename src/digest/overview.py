@@ -6,25 +6,17 @@ recent issues' bounces and complaints; the sources' health; the deliveries in do
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from digest import words
+from digest.catalogue import Translator, default_translator
 from digest.config import DigestConfig, LoadedConfig
 from digest.health import describe_state
 from digest.models import SourceState
 from digest.plan import describe_catch_up
-from digest.store import (
-    FAILED_PERM,
-    FAILED_TEMP,
-    IN_DOUBT,
-    PENDING,
-    SENT,
-    SKIPPED,
-    DeliveryRow,
-    IssueRow,
-    Store,
-)
+from digest.store import DeliveryRow, IssueRow, Store
 
 FEEDBACK_ISSUES = 5  # recent issues whose bounces and complaints are shown
 
@@ -66,6 +58,7 @@ class SourceOverview:
     configured: bool  # False: remembered in the store, no longer in the config
     state: SourceState | None  # None: never collected
     timezone: ZoneInfo
+    translator: Translator | None = field(default=None, compare=False)  # None: English
 
     @property
     def ok(self) -> bool | None:
@@ -73,7 +66,9 @@ class SourceOverview:
 
     @property
     def description(self) -> str | None:
-        return describe_state(self.state, self.timezone) if self.state else None
+        if self.state is None:
+            return None
+        return describe_state(self.state, self.timezone, self.translator)
 
 
 @dataclass(frozen=True)
@@ -84,21 +79,22 @@ class Overview:
     in_doubt: tuple[tuple[IssueRow, DeliveryRow], ...]
 
 
-def delivery_summary(counts: Mapping[str, int]) -> str:
-    """``"3 sent, 1 failed_temp"``: the states with rows, in ledger order; "" for none."""
-    return ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+def delivery_summary(counts: Mapping[str, int], t: Translator | None = None) -> str:
+    """``"3 sent, 1 deferred"``: the states with rows, in ledger order; "" for none. In
+    ``t``'s language (the dashboard passes the site's), English without."""
+    return words.delivery_summary(t or default_translator(), counts)
 
 
-def report_summary(counts: Mapping[str, int]) -> str:
+def report_summary(counts: Mapping[str, int], t: Translator | None = None) -> str:
     """The line after a send (CLI and log): every outcome named, zeros included."""
-    return (
-        f"{counts[SENT]} sent, {counts[FAILED_TEMP]} deferred, "
-        f"{counts[FAILED_PERM]} failed, {counts[IN_DOUBT]} in doubt, "
-        f"{counts[SKIPPED]} skipped, {counts[PENDING]} pending"
-    )
+    return words.report_summary(t or default_translator(), counts)
 
 
-def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
+def overview(
+    loaded: LoadedConfig, store: Store, now: datetime, t: Translator | None = None
+) -> Overview:
+    """Everything ``digest status`` and the dashboard show; descriptions in ``t``'s language
+    (the dashboard passes the site's; English without)."""
     digests = []
     for name, config in loaded.config.digests.items():
         schedule = loaded.schedule(name)
@@ -124,9 +120,9 @@ def overview(loaded: LoadedConfig, store: Store, now: datetime) -> Overview:
     states = store.source_states()
     timezone = loaded.config.site.tz
     configured = [entry.source_name for entry in loaded.config.sources]
-    sources = [SourceOverview(name, True, states.get(name), timezone) for name in configured]
+    sources = [SourceOverview(name, True, states.get(name), timezone, t) for name in configured]
     sources += [
-        SourceOverview(name, False, state, timezone)
+        SourceOverview(name, False, state, timezone, t)
         for name, state in sorted(states.items())
         if name not in configured
     ]

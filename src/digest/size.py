@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 
+from digest.catalogue import Translator, default_translator
 from digest.headers import NAME_MAX
 from digest.i18n import greeting
 from digest.models import PLACEHOLDERS
@@ -40,11 +41,14 @@ def sent_html_size(issue_html: str, links_url: str, labels: dict[str, str]) -> i
     return size
 
 
-def size_problem(size: int) -> str | None:
-    """The one message for an HTML part over the limit, or None."""
+def size_problem(size: int, t: Translator | None = None) -> str | None:
+    """The one message for an HTML part over the limit, or None; in ``t``'s language."""
     if size <= HTML_SIZE_LIMIT:
         return None
-    return (
-        f"HTML is {size / 1024:.1f} KB, over the {HTML_SIZE_LIMIT // 1024} KB limit: Gmail clips "
-        f"messages from about {GMAIL_CLIPS_FROM_KB} KB and hides the unsubscribe link"
+    return (t or default_translator()).gettext(
+        "HTML is %(size).1f KB, over the %(limit)s KB limit: Gmail clips messages from about "
+        "%(clips)s KB and hides the unsubscribe link",
+        size=size / 1024,
+        limit=HTML_SIZE_LIMIT // 1024,
+        clips=GMAIL_CLIPS_FROM_KB,
     )

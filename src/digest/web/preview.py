@@ -132,7 +132,8 @@ def _build(
     issue = compose_next_issue(loaded, state.store, digest, moment, reader=reader)
     raw = sample_message(loaded, issue, moment)
     problems = list(issue.problems)
-    problems += lint_message(raw, sample_recipient(loaded).unsubscribe_url, f"digest {digest}")
+    unsubscribe_url = sample_recipient(loaded).unsubscribe_url
+    problems += lint_message(raw, unsubscribe_url, f"digest {digest}", loaded.translator)
     return Preview(
         loaded,
         issue,

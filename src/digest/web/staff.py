@@ -19,6 +19,7 @@ from digest.web.guards import forbidden, staff_action, staff_gate
 from digest.web.security import SESSION_COOKIE, client_ip, client_key, host_allowed, verify_password
 from digest.web.sessions import LOGIN_TOKEN_PARAM
 from digest.web.state import WebState, web_state
+from digest.words import issue_status
 
 
 def _safe_next(value: str | None) -> str:
@@ -150,7 +151,7 @@ async def dashboard(request: Request) -> Response:
 
 def _dashboard_data(state: WebState) -> dict[str, Any]:
     now = state.now()
-    status = overview(state.loaded, state.store, now)
+    status = overview(state.loaded, state.store, now, state.loaded.translator)
     return {
         "rows": status.digests,
         "sources": [source for source in status.sources if source.configured],
@@ -182,8 +183,13 @@ async def send_page(request: Request) -> Response:
         staff=gate.staff,
         name=name,
         digest=loaded.digest(name),
-        body=state.texts["send_confirm_body"].format(
-            end=state.formatters.datetime(end, "short"), count=count
+        body=loaded.translator.ngettext(
+            "The issue for the period up to %(end)s goes to %(num)s subscriber. An issue that "
+            "was already sent is not sent again.",
+            "The issue for the period up to %(end)s goes to %(num)s subscribers. An issue that "
+            "was already sent is not sent again.",
+            count,
+            end=state.formatters.datetime(end, "short"),
         ),
         can_act=gate.staff is not None,
         csrf=state.signer.csrf_token(f"send:{name}", gate.staff),
@@ -207,8 +213,8 @@ async def test_send(request: Request) -> Response:
     state, name = action.state, action.digest
     try:
         address = normalise_address(str(action.form.get("address") or ""))
-    except AddressError as exc:
-        state.jobs.note(f"{name}: {exc}")
+    except AddressError:
+        state.jobs.note(f"{name}: {state.texts['error_email']}")  # the reason is English
         return RedirectResponse("/", status_code=303)
     started = state.jobs.start(name, lambda: _test_job(state, name, address))
     key = "job_test_started" if started else "job_busy"
@@ -223,9 +229,11 @@ def _send_job(state: WebState, name: str) -> str:
     texts = state.texts
     if result.report is None:
         return texts["job_nothing"].format(
-            digest=name, period=issue.period_key, status=issue.status
+            digest=name,
+            period=issue.period_key,
+            status=issue_status(loaded.translator, issue.status),
         )
-    summary = delivery_summary(result.report.counts)
+    summary = delivery_summary(result.report.counts, loaded.translator)
     return texts["job_sent"].format(digest=name, period=issue.period_key, summary=summary or "–")
 
 
@@ -235,7 +243,13 @@ def _test_job(state: WebState, name: str, address: str) -> str:
     issue = send_test_copy(
         loaded, state.store, name, state.now(), address, transport, datetime.now(UTC)
     )
-    return state.texts["job_test_done"].format(digest=name, count=len(issue.items), address=address)
+    return loaded.translator.ngettext(
+        "%(digest)s: test copy (%(num)s item) sent to %(address)s; nothing marked",
+        "%(digest)s: test copy (%(num)s items) sent to %(address)s; nothing marked",
+        len(issue.items),
+        digest=name,
+        address=address,
+    )
 
 
 routes = [

@@ -7,6 +7,7 @@ module, never :mod:`digest.web.app` (which only assembles them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from digest import words
 from digest.bounces.hooks import Provider
 from digest.catalogue import Translator
 from digest.config import LoadedConfig, load_config
@@ -120,4 +122,7 @@ def page_environment(translator: Translator) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     translator.install(env)  # _(), ngettext(), {% trans %} in the site's language
+    env.globals["issue_status"] = functools.partial(words.issue_status, translator)
+    env.globals["delivery_count"] = functools.partial(words.delivery_count, translator)
+    env.globals["severity"] = functools.partial(words.severity, translator)
     return env

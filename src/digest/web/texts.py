@@ -127,24 +127,11 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "preview": t.gettext("Preview"),
         "send_now": t.gettext("Send now …"),
         "send_confirm_title": t.gettext("Send the issue now?"),
-        "send_confirm_body": t.gettext(
-            "The issue for the period up to %(end)s goes to %(count)s subscribers. An issue that was already sent is not sent again.",
-            end="{end}",
-            count="{count}",
-        ),
         "send_button": t.gettext("Send to everyone now"),
         "cancel": t.gettext("Cancel"),
         "test_send": t.gettext("Test send to"),
         "test_send_button": t.gettext("Send test"),
         "feedback": t.gettext("Bounces and complaints"),
-        "feedback_counts": t.gettext(
-            "%(bounces)s bounces (%(hard)s hard, %(soft)s soft), %(complaints)s complaints, %(delayed)s delayed",
-            bounces="{bounces}",
-            hard="{hard}",
-            soft="{soft}",
-            complaints="{complaints}",
-            delayed="{delayed}",
-        ),
         "issue_note": t.gettext("Note"),
         "in_doubt_title": t.gettext("Deliveries in doubt"),
         "in_doubt_body": t.gettext(
@@ -176,12 +163,6 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
             digest="{digest}",
             period="{period}",
             status="{status}",
-        ),
-        "job_test_done": t.gettext(
-            "%(digest)s: test copy (%(count)s items) sent to %(address)s; nothing marked",
-            digest="{digest}",
-            count="{count}",
-            address="{address}",
         ),
         "job_failed": t.gettext(
             "%(digest)s: failed: %(error)s", digest="{digest}", error="{error}"
