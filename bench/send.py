@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import resource
-import secrets
 import shutil
 import signal
 import socket
@@ -44,14 +43,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from store import fresh_database  # noqa: E402  (bench/store.py: one database per run)
 
 AT = datetime.fromisoformat("2017-11-20T08:00:00+01:00")
 SINK = "/usr/sbin/smtp-sink"
@@ -287,26 +286,6 @@ def bench(
 
 
 # -- workers (digest worker processes, SQLite or PostgreSQL) ----------------------------------
-
-
-@contextmanager
-def fresh_database(server: str | None, root: Path) -> Iterator[str]:
-    if server is None:
-        yield f"sqlite:///{root / 'digest.db'}"
-        return
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"digest_bench_{secrets.token_hex(4)}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run_workers(config: Path, count: int, workers: int, connections: int) -> dict[str, Any]:

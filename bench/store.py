@@ -36,8 +36,14 @@ NOW = datetime(2017, 11, 20, 7, tzinfo=UTC)
 
 
 @contextmanager
-def fresh_database(server: str | None) -> Iterator[str]:
+def fresh_database(server: str | None, root: Path | None = None) -> Iterator[str]:
+    """A database for one run: a SQLite file (in ``root``, else a temporary folder), or a new
+    database on the PostgreSQL ``server``, dropped afterwards. bench/send.py and bench/admin.py
+    use it too."""
     if server is None:
+        if root is not None:
+            yield f"sqlite:///{root / 'digest.db'}"
+            return
         with tempfile.TemporaryDirectory(prefix="digest-bench-") as folder:
             yield f"sqlite:///{Path(folder) / 'bench.db'}"
         return
