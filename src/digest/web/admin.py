@@ -49,6 +49,13 @@ NOTICES = {
 }  # fmt: skip
 
 
+def not_found(state: WebState, request: Request) -> Response:
+    """The 404 page of an admin URL naming an unknown issue or subscriber."""
+    return state.message(
+        request, state.texts["not_found_title"], state.texts["not_found_body"], status_code=404
+    )
+
+
 def redirect(path: str, notice: str, **values: str | int) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'notice': notice, **values})}", 303)
 

@@ -13,8 +13,8 @@ from starlette.routing import Route
 from digest.message import make_message_id, sender_domain
 from digest.overview import delivery_summary
 from digest.send import deliver_issue
-from digest.store import DELIVERY_STATES, IN_DOUBT
-from digest.web.admin import admin_page, redirect
+from digest.store import DELIVERY_STATES, IN_DOUBT, IssueRow
+from digest.web.admin import AdminPage, admin_page, not_found, redirect
 from digest.web.guards import staff_form
 from digest.web.state import WebState
 
@@ -40,14 +40,11 @@ async def issues_page(request: Request) -> Response:
 
 
 async def issue_page(request: Request) -> Response:
-    page = admin_page(request)
-    if isinstance(page, Response):
-        return page
-    store = page.state.store
-    issue_id: int = request.path_params["issue_id"]
-    issue = await run_in_threadpool(store.find_issue, issue_id)
-    if issue is None:
-        return _not_found(page.state, request)
+    found = await _issue_of(request)
+    if isinstance(found, Response):
+        return found
+    page, issue = found
+    store, issue_id = page.state.store, issue.id
     state_filter = request.query_params.get("state", "")
     if state_filter not in DELIVERY_STATES:
         state_filter = ""
@@ -94,14 +91,11 @@ async def mark_delivered(request: Request) -> Response:
 
 
 async def resend_confirm_page(request: Request) -> Response:
-    page = admin_page(request)
-    if isinstance(page, Response):
-        return page
-    store = page.state.store
-    issue_id: int = request.path_params["issue_id"]
-    issue = await run_in_threadpool(store.find_issue, issue_id)
-    if issue is None:
-        return _not_found(page.state, request)
+    found = await _issue_of(request)
+    if isinstance(found, Response):
+        return found
+    page, issue = found
+    store, issue_id = page.state.store, issue.id
     delivery = request.query_params.get("delivery", "all")
     chosen = _chosen(delivery)
     doubtful = await run_in_threadpool(
@@ -122,7 +116,7 @@ async def resend(request: Request) -> Response:
     state = post.state
     issue = await run_in_threadpool(state.store.find_issue, issue_id)
     if issue is None:
-        return _not_found(state, request)
+        return not_found(state, request)
     loaded = state.reload_config()
     domain = sender_domain(loaded.config.delivery)
     hint = f"{issue.digest}.{issue.period_key}.resend"
@@ -152,17 +146,23 @@ def _deliver(state: WebState, issue_id: int) -> str:
     )
 
 
+async def _issue_of(request: Request) -> tuple[AdminPage, IssueRow] | Response:
+    """The admin page and the issue its URL names, or the login redirect or the 404."""
+    page = admin_page(request)
+    if isinstance(page, Response):
+        return page
+    issue_id: int = request.path_params["issue_id"]
+    issue = await run_in_threadpool(page.state.store.find_issue, issue_id)
+    if issue is None:
+        return not_found(page.state, request)
+    return page, issue
+
+
 def _chosen(value: str) -> list[int] | None:
     """``all`` (None: every in-doubt row of the issue) or one delivery id."""
     if value.isdigit():
         return [int(value)]
     return None if value == "all" else []
-
-
-def _not_found(state: WebState, request: Request) -> Response:
-    return state.message(
-        request, state.texts["not_found_title"], state.texts["not_found_body"], status_code=404
-    )
 
 
 routes = [

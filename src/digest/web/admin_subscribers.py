@@ -10,9 +10,8 @@ from starlette.routing import Route
 
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_ERASED, SUBSCRIBER_STATES
 from digest.subscribers import AddressError, clean_name, export_csv, normalise_address
-from digest.web.admin import admin_page, redirect
+from digest.web.admin import admin_page, not_found, redirect
 from digest.web.guards import staff_form
-from digest.web.state import WebState
 
 PAGE_SIZE = 50
 
@@ -54,7 +53,7 @@ async def subscriber_page(request: Request) -> Response:
     state = page.state
     record = await run_in_threadpool(state.store.subscriber_record, _id(request))
     if record is None or record.status == SUBSCRIBER_ERASED:
-        return _not_found(state, request)
+        return not_found(state, request)
     consents = await run_in_threadpool(state.store.consents_for, record.email)
     deliveries = await run_in_threadpool(state.store.deliveries_of, record.id)
     bounces = await run_in_threadpool(state.store.bounces_of, record.id)
@@ -123,7 +122,7 @@ async def edit_subscriber(request: Request) -> Response:
     if not await run_in_threadpool(
         lambda: post.state.store.update_subscriber(subscriber_id, name=name, digest_names=chosen)
     ):
-        return _not_found(post.state, request)
+        return not_found(post.state, request)
     return redirect(f"/subscribers/{subscriber_id}", "saved_subscriber")
 
 
@@ -146,7 +145,7 @@ async def erase_subscriber(request: Request) -> Response:
     if not await run_in_threadpool(
         post.state.store.erase_subscriber, subscriber_id, post.state.now()
     ):
-        return _not_found(post.state, request)
+        return not_found(post.state, request)
     return redirect("/subscribers", "erased_notice")
 
 
@@ -168,12 +167,6 @@ async def export_subscribers(request: Request) -> Response:
 def _id(request: Request) -> int:
     value: int = request.path_params["subscriber_id"]
     return value
-
-
-def _not_found(state: WebState, request: Request) -> Response:
-    return state.message(
-        request, state.texts["not_found_title"], state.texts["not_found_body"], status_code=404
-    )
 
 
 routes = [
