@@ -22,6 +22,13 @@ For each list size it builds the sample site's weekly issue for that many subscr
 2. the ceiling: ``smtp-source -d -s CONNECTIONS -m N -l SIZE`` sends the same number of
    messages of the same size to the same sink.
 
+With ``--variants 40`` the weekly digest declares eight topics (eight extra items of the
+week, one topic each) and the readers are spread evenly over 40 profiles: German or English,
+every topic or one or two of them. That is 40 variants (the issue's own rendering is one of
+them), each rendered once; the rate should stay within 10 % of ``--variants 1``. Given both
+(``--variants 1,40``), the single-variant run has the same items and topics, every reader
+choosing every topic in the site's language.
+
 With ``--dkim on`` the site signs every message (``delivery.dkim`` with a fresh 2048-bit RSA
 or an Ed25519 key): the cost of one signature per message in the hot path.
 
@@ -82,6 +89,16 @@ def write_key(path: Path, algorithm: str) -> None:
     )
 
 
+TOPICS = [f"thema{n}" for n in range(8)]
+# 19 topic selections (eight single topics, eleven pairs) plus "every topic", in two languages
+SELECTIONS: list[tuple[str, ...]] = [
+    (),
+    *((t,) for t in TOPICS),
+    *[(a, b) for i, a in enumerate(TOPICS) for b in TOPICS[i + 1 :]][:11],
+]
+PROFILES = [(language, chosen) for chosen in SELECTIONS for language in ("de", "en")]
+
+
 def make_site(
     root: Path,
     port: int,
@@ -89,11 +106,20 @@ def make_site(
     dkim: str | None = None,
     database: str = "sqlite:///digest.db",
     synchronous_commit: bool = True,
+    topics: bool = False,
 ) -> Path:
     import yaml
 
     shutil.copytree(REPO / "content", root / "content")
     data = yaml.safe_load((REPO / "config.example.yaml").read_text(encoding="utf-8"))
+    if topics:
+        data["digests"]["weekly"]["topics"] = {t: t.title() for t in TOPICS}
+        for n, topic in enumerate(TOPICS):
+            (root / "content" / f"2017-11-15-{topic}.md").write_text(
+                f"---\ntitle: Beitrag zu {topic}\ndate: 2017-11-15T1{n}:00:00+01:00\n"
+                f"tags: [{topic}]\nsummary: Ein Beitrag nur für {topic}.\n---\nText.\n",
+                encoding="utf-8",
+            )
     data["database"] = database
     data["store"] = {"synchronous_commit": synchronous_commit}
     data["delivery"]["transport"] = "smtp"
@@ -117,12 +143,15 @@ def make_site(
     return config
 
 
-def add_subscribers(config: Path, count: int) -> None:
-    """Bulk insert (setup speed): the same rows ``digest subscribers import`` would write."""
+def add_subscribers(config: Path, count: int, variants: int = 1) -> None:
+    """Bulk insert (setup speed): the same rows ``digest subscribers import`` would write;
+    with ``variants`` > 1, subscriber n has profile n % variants (language and topics)."""
     from sqlalchemy import insert
 
     from digest.config import load_config
-    from digest.store import Store, new_token, subscribers, subscriptions
+    from digest.store import Store, new_token, subscribers, subscription_topics, subscriptions
+
+    profiles = PROFILES[:variants] if variants > 1 else [(None, ())]
 
     loaded = load_config(config, environ={})
     store = Store.open(loaded.database_url)
@@ -143,6 +172,7 @@ def add_subscribers(config: Path, count: int) -> None:
                             "token": new_token(),
                             "created_at": now,
                             "confirmed_at": now,
+                            "language": profiles[n % len(profiles)][0],
                         }
                         for n in ids
                     ],
@@ -150,6 +180,13 @@ def add_subscribers(config: Path, count: int) -> None:
                 conn.execute(
                     insert(subscriptions), [{"subscriber_id": n, "digest": "weekly"} for n in ids]
                 )
+                chosen = [
+                    {"subscriber_id": n, "digest": "weekly", "topic": topic}
+                    for n in ids
+                    for topic in profiles[n % len(profiles)][1]
+                ]
+                if chosen:
+                    conn.execute(insert(subscription_topics), chosen)
     finally:
         store.close()
 
@@ -172,7 +209,7 @@ def child(config: Path) -> None:
     started = time.perf_counter()
     issue = prepare_issue(loaded, store, "weekly", AT, now=datetime.now(UTC)).issue
     created = time.perf_counter()
-    mail = issue_mail(loaded, issue)
+    mail = issue_mail(loaded, store, issue)
     sample = mail.template.build(
         sample_recipient(loaded), message_id="<sample@example.org>", date=datetime.now(UTC)
     )
@@ -183,7 +220,6 @@ def child(config: Path) -> None:
     finished = time.perf_counter()
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
-    store.close()
     size = len(sample)
     print(
         json.dumps(
@@ -195,9 +231,11 @@ def child(config: Path) -> None:
                 "error": report.error or report.paused,
                 "size": size,
                 "cpu_s": cpu_s,
+                "renders": 1 + len(store.issue_variants(issue.id)),
             }
         )
     )
+    store.close()
 
 
 def run_sender(config: Path, profile: Path | None) -> tuple[dict[str, object], float]:
@@ -243,7 +281,13 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
 
 
 def bench(
-    count: int, connections: int, rounds: int, profile: Path | None, dkim: str | None
+    count: int,
+    connections: int,
+    rounds: int,
+    profile: Path | None,
+    dkim: str | None,
+    variants: int = 1,
+    topics: bool = False,
 ) -> dict[str, float]:
     """``rounds`` alternating runs of the sender (each on a fresh store) and the ceiling,
     into one sink; the best of each counts (the machine may be shared: a neighbour's load
@@ -257,8 +301,10 @@ def bench(
     try:
         for _ in range(rounds):
             with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-                config = make_site(Path(tmp), port, connections, dkim)
-                add_subscribers(config, count)
+                config = make_site(
+                    Path(tmp), port, connections, dkim, topics=topics or variants > 1
+                )
+                add_subscribers(config, count, variants)
                 result, rss_mb = run_sender(config, profile)
             sent = int(result["sent"])  # type: ignore[call-overload]
             if sent != count or result["error"]:
@@ -272,6 +318,7 @@ def bench(
         sink.wait()
     return {
         "dkim": dkim or "off",  # type: ignore[dict-item]
+        "renders": int(result["renders"]),  # type: ignore[call-overload]
         "subscribers": count,
         "create_s": float(result["create_s"]),  # type: ignore[arg-type]
         "size": size,
@@ -323,7 +370,7 @@ def run_workers(config: Path, count: int, workers: int, connections: int) -> dic
                 time.sleep(0.1)
             finished = time.perf_counter()
             size = len(
-                issue_mail(loaded, issue).template.build(
+                issue_mail(loaded, store, issue).template.build(
                     sample_recipient(loaded), message_id="<s@example.org>", date=datetime.now(UTC)
                 )
             )
@@ -434,6 +481,9 @@ def main() -> None:
     parser.add_argument(
         "--algorithm", default="rsa-sha256", choices=["rsa-sha256", "ed25519-sha256"]
     )
+    parser.add_argument(
+        "--variants", default="1", help="reader profiles to spread over: 1, 40 or both (1,40)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -453,17 +503,20 @@ def main() -> None:
             args.rounds,
             args.profile,
             args.algorithm if dkim == "on" else None,
+            int(variants),
+            topics=args.variants != "1",  # the same items and topics for runs compared
         )
         for size in args.sizes.split(",")
         for dkim in args.dkim.split(",")
+        for variants in args.variants.split(",")
     ]
     print(
-        f"{'DKIM':>14} {'subscribers':>11} {'msg bytes':>9} {'create s':>8} {'digest msg/s':>12} "
+        f"{'DKIM':>14} {'renders':>7} {'subscribers':>11} {'msg bytes':>9} {'create s':>8} {'digest msg/s':>12} "
         f"{'ceiling msg/s':>13} {'ratio':>6} {'peak RSS MB':>11} {'CPU us/msg':>10}"
     )
     for row in rows:
         print(
-            f"{row['dkim']:>14} {row['subscribers']:>11,.0f} {row['size']:>9,.0f} {row['create_s']:>8.1f} "
+            f"{row['dkim']:>14} {row['renders']:>7} {row['subscribers']:>11,.0f} {row['size']:>9,.0f} {row['create_s']:>8.1f} "
             f"{row['rate']:>12,.0f} {row['ceiling']:>13,.0f} {row['ratio']:>6.0%} "
             f"{row['rss_mb']:>11.1f} {row['cpu_us']:>10.0f}"
         )

@@ -46,7 +46,12 @@ def test_intake_pauses_an_issue_mid_send_and_only_staff_resume_it(
         transport = MemoryTransport(fail=bounce_back)
         options = DeliveryOptions(retry=loaded.config.delivery.retry, batch_size=4)
         report = IssueDelivery(
-            issue_mail(loaded, issue), store, issue, transport, options=options, clock=lambda: NOW
+            issue_mail(loaded, store, issue),
+            store,
+            issue,
+            transport,
+            options=options,
+            clock=lambda: NOW,
         ).run()
         assert report.paused and report.paused.startswith("bounce/complaint limit: bounce rate")
         assert store.issue_status(issue.id)[0] == ISSUE_PAUSED

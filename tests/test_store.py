@@ -283,6 +283,13 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN verp_token"))
         conn.execute(text("DROP TABLE staff_sessions"))  # nor schema 7
+        # nor schema 8: reader profiles and issue variants
+        conn.execute(text("DROP TABLE subscription_topics"))
+        conn.execute(text("DROP TABLE issue_variants"))
+        conn.execute(text("ALTER TABLE deliveries DROP COLUMN variant_id"))
+        for column in ("language", "timezone"):
+            conn.execute(text(f"ALTER TABLE subscribers DROP COLUMN {column}"))
+        conn.execute(text("ALTER TABLE consents DROP COLUMN language"))
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("CREATE TABLE schema_info (version INTEGER NOT NULL)"))
         conn.execute(text("INSERT INTO schema_info (version) VALUES (4)"))

@@ -649,3 +649,67 @@ def test_dashboard_shows_each_sources_health(site: Site) -> None:
         after = web.client.get("/").text.split('id="sources-heading"')[1].split("</section>")[0]
         assert "FEHLGESCHLAGEN, 1× in Folge: content folder not found" in after
         assert "state-failed_perm" in after
+
+
+def test_preferences_choose_language_and_topics(site: Site) -> None:
+    site.replace_in_config(
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n",
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n"
+        "    topics: {Schule: Schule, Beteiligung: {de: Beteiligung, en: Participation}}\n",
+    )
+    for web in make_web(site):
+        subscriber, _ = web.store.add_subscriber("pref@example.net", "P", ["weekly"], AT)
+        page = web.client.get(f"/preferences/{subscriber.token}")
+        assert "Themen in „Wochenüberblick“" in page.text
+        assert '<option value="en" lang="en">English</option>' in page.text
+        response = web.client.post(
+            f"/preferences/{subscriber.token}",
+            data={
+                "csrf": csrf_of(page.text), "name": "P", "digests": "weekly",
+                "language": "en", "topics-weekly": ["Beteiligung", "unknown"],
+            },
+        )  # fmt: skip
+        assert response.status_code == 200
+        reader = web.store.reader_settings(subscriber.id)
+        assert (reader.language, reader.topics) == ("en", {"weekly": ("Beteiligung",)})
+        assert 'value="Beteiligung" checked' in response.text
+        assert '<option value="en" lang="en" selected>' in response.text
+
+
+def test_preview_shows_the_variant_of_a_language_and_a_topic(site: Site) -> None:
+    site.replace_in_config(
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n",
+        "    template: digest             # templates/digest.mjml + templates/digest.txt\n    max_items: 20\n"
+        "    topics: {Schule: Schule, Beteiligung: {de: Beteiligung, en: Participation}}\n",
+    )
+    for web in make_web(site):
+        web.subscriber()
+        web.login()
+        at = "at=2017-11-20T08:00:00%2B01:00"
+        page = web.client.get(f"/preview/weekly?{at}&lang=en&topics=Schule&view=text")
+        assert page.status_code == 200
+        assert '<option value="Beteiligung">Participation</option>' in page.text
+        text = web.client.get(f"/preview/weekly.txt?{at}&lang=en&topics=Schule").text
+        assert SAMPLE_WEEK_TITLES[2] in text  # Stadtführung: Schule
+        assert SAMPLE_WEEK_TITLES[0] in text  # Fachkonferenz: none of the topics, for everyone
+        assert SAMPLE_WEEK_TITLES[1] not in text  # Ahlen neu denken: Beteiligung
+        assert "Hello Jane Doe," in text and "Unsubscribe" in text
+        german = web.client.get(f"/preview/weekly.txt?{at}").text
+        assert all(title in german for title in SAMPLE_WEEK_TITLES)
+        assert "Abmelden" in german
+
+
+def test_sign_up_takes_the_browsers_language_and_the_confirmation_keeps_it(web: Web) -> None:
+    english = {"Accept-Language": "en-US,en;q=0.9,de;q=0.5"}
+    form = web.client.get("/subscribe", headers=english)
+    assert '<option value="en" lang="en" selected>English</option>' in form.text
+    german = web.client.get("/subscribe", headers={"Accept-Language": "fr-FR, de;q=0.8"})
+    assert '<option value="de" lang="de" selected>Deutsch</option>' in german.text
+    web.signup("lang@example.net", language="en")
+    (mail,) = web.new_mails()
+    link = confirm_link(mail)
+    page = web.client.get(link)
+    assert web.client.post(link, data={"csrf": csrf_of(page.text)}).status_code == 200
+    subscriber = web.store.subscriber_by_email("lang@example.net")
+    assert subscriber is not None
+    assert web.store.reader_settings(subscriber.id).language == "en"

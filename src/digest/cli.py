@@ -573,6 +573,7 @@ def _report(store: Store, digest: str, issue: IssueRow, report: DeliveryReport |
         print(f"{digest}: nothing new for the period ending {issue.period_key}; nothing sent")
         return 0
     print(f"{digest}: {report_summary(report.counts)}")
+    print(f"variants: {1 + len(store.issue_variants(issue.id))} rendered")
     if report.next_retry_at and not report.paused:
         print(
             f"deferred messages retry from {report.next_retry_at.isoformat(timespec='seconds')}: "

@@ -5,7 +5,7 @@ Used by ``digest build``, ``digest check`` and the preview; pure but for reading
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest.clock import Clock, utc_now
@@ -20,6 +20,7 @@ from digest.nextissue import NextPeriod, next_selection
 from digest.render import Renderer
 from digest.schedule import Period
 from digest.store import Store
+from digest.variants import Profile, wants
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,12 @@ class ComposedIssue:
     rendered: RenderedIssue
     problems: tuple[Problem, ...]
     next: NextPeriod | None = None  # which period and when it goes out; None: not known
+    language: str | None = None  # the frame's language (None: the site's)
 
 
-def sample_recipient(loaded: LoadedConfig) -> Recipient:
-    """The made-up subscriber of previews and ``digest build``."""
-    labels = labels_for(loaded.config.site.locale)
+def sample_recipient(loaded: LoadedConfig, language: str | None = None) -> Recipient:
+    """The made-up subscriber of previews and ``digest build`` (greeted in ``language``)."""
+    labels = labels_for(language or loaded.config.site.locale)
     base = loaded.config.site.links_url
     name = labels["sample_name"]
     return Recipient(
@@ -56,15 +58,25 @@ def compose_next_issue(
     *,
     clock: Clock = utc_now,
     upcoming: NextPeriod | None = None,
+    reader: Profile | None = None,
 ) -> ComposedIssue:
     """The next issue as of ``as_of`` (:mod:`digest.nextissue`), or the issue of
     ``upcoming`` (a send-now cut, a period asked for by ``--at``), as the ledger would
-    choose it now (``clock``); writes nothing."""
+    choose it now (``clock``); writes nothing. ``reader`` (a language and topics) shows the
+    variant such a reader would get (:mod:`digest.variants`)."""
     candidates, problems = preview_candidates(loaded, store, digest_name, as_of, clock=clock)
     if upcoming is not None:
         selection = select(loaded, store, digest_name, upcoming.period, clock(), candidates)
     else:
         upcoming, selection = next_selection(loaded, store, digest_name, as_of, clock(), candidates)
+    if reader is not None:
+        topics = loaded.digest(digest_name).topics
+        chosen = reader.topics & frozenset(topics)
+        selection = replace(
+            selection,
+            chosen=[s for s in selection.chosen if wants(s.item, topics, chosen)],
+        )
+        renderer = Renderer(loaded, reader.language)
     selection, rendered = render_selection(renderer or Renderer(loaded), digest_name, selection)
     return ComposedIssue(
         digest=digest_name,
@@ -74,6 +86,7 @@ def compose_next_issue(
         rendered=rendered,
         problems=problems,
         next=upcoming,
+        language=reader.language if reader is not None else None,
     )
 
 
@@ -104,7 +117,7 @@ def sample_message(loaded: LoadedConfig, issue: ComposedIssue, date: datetime) -
     moment, so the same issue always gives the same bytes)."""
     template = message_template(loaded, issue.digest, issue.rendered)
     return template.build(
-        sample_recipient(loaded),
+        sample_recipient(loaded, issue.language),
         message_id=make_message_id(template.sender_domain, f"{issue.digest}.{issue.period.slug}"),
         date=date,
     )

@@ -17,9 +17,9 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -115,6 +115,22 @@ class IssueMail:
     links_url: str  # base of the unsubscribe and preferences links
     labels: dict[str, str]  # the site language's labels (the greeting)
     signer: Signer | None = None  # DKIM (delivery.dkim)
+    # the issue's variants by id (rows with a variant_id send these; see digest.variants)
+    variants: Mapping[int, VariantMail] = field(default_factory=dict)
+
+    def for_row(self, row: DeliveryRow) -> VariantMail:
+        """The frozen parts and frame labels the row sends."""
+        if row.variant_id is None:
+            return VariantMail(self.template, self.labels)
+        return self.variants[row.variant_id]
+
+
+@dataclass(frozen=True)
+class VariantMail:
+    """One variant's message template and the labels of its language (the greeting)."""
+
+    template: MessageTemplate
+    labels: dict[str, str]
 
 
 class Signer(Protocol):
@@ -187,6 +203,7 @@ class IssueDelivery:
         self.clock = clock
         self.on_result = on_result or (lambda status: None)
         self.stop = stop or threading.Event()
+        self.mail = mail
         self.template = mail.template
         self.sender = mail.envelope_sender
         self.signer = mail.signer
@@ -367,8 +384,9 @@ class IssueDelivery:
         self.limiter.wait()
         try:
             now = self.clock()
-            data = self.template.build(
-                self._recipient(row),
+            variant = self.mail.for_row(row)
+            data = variant.template.build(
+                self._recipient(row, variant.labels),
                 message_id=row.message_id,
                 date=now,
                 dot_stuffed=self.dot_stuffed and self.signer is None,
@@ -465,13 +483,13 @@ class IssueDelivery:
                 self.pause_reason = reason
                 self.store.set_issue_status(self.issue.id, ISSUE_PAUSED, self.clock(), note=reason)
 
-    def _recipient(self, row: DeliveryRow) -> Recipient:
+    def _recipient(self, row: DeliveryRow, labels: dict[str, str]) -> Recipient:
         return Recipient(
             email=row.email,
             name=row.name,
             unsubscribe_url=f"{self.links_url}/unsubscribe/{row.token}",
             preferences_url=f"{self.links_url}/preferences/{row.token}",
-            greeting=greeting(self.labels, row.name),
+            greeting=greeting(labels, row.name),
         )
 
     def _finish(self) -> DeliveryReport:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from digest.catalogue import available_languages
 from digest.clock import Clock, utc_now
 from digest.collect import collect, newest_first
 from digest.config import LoadedConfig
@@ -42,12 +43,15 @@ from digest.store import (
     ISSUE_SENDING,
     ISSUE_SKIPPED,
     NOT_GIVEN,
+    Audience,
     IssueExists,
     IssueRow,
+    NewVariant,
     NotGiven,
     Store,
     StoredItem,
 )
+from digest.variants import Profile, pick, plan_variants, variant_key
 
 
 @dataclass(frozen=True)
@@ -300,8 +304,9 @@ def prepare_issue(
             f"{period.key} asked for; periods are sent in order"
         )
     problems = collect_into_store(loaded, store, digest_name, as_of, now)
+    renderer = renderer or Renderer(loaded)
     selection, rendered = render_selection(
-        renderer or Renderer(loaded), digest_name, select(loaded, store, digest_name, period, now)
+        renderer, digest_name, select(loaded, store, digest_name, period, now)
     )
     sendable = bool(selection.chosen) or loaded.digest(digest_name).send_empty
     if not sendable and not record_empty and not skip:
@@ -318,6 +323,10 @@ def prepare_issue(
                 findings,
                 period.key,
             )
+    status = ISSUE_SKIPPED if skip else ISSUE_SENDING if sendable else ISSUE_EMPTY
+    audience = None
+    if status == ISSUE_SENDING and selection.chosen:
+        audience = plan_audience(loaded, store, digest_name, selection, renderer)
     domain = sender_domain(loaded.config.delivery)
     hint = f"{digest_name}.{period.slug}"
     try:
@@ -326,7 +335,7 @@ def prepare_issue(
             period_key=period.key,
             period_start=selection.period.start,
             period_end=period.end,
-            status=ISSUE_SKIPPED if skip else ISSUE_SENDING if sendable else ISSUE_EMPTY,
+            status=status,
             subject=rendered.subject,
             preheader=rendered.preheader,
             html=rendered.html,
@@ -336,6 +345,7 @@ def prepare_issue(
             message_id=lambda: make_message_id(domain, hint),
             start=selection.start,
             after=after,
+            audience=audience,
         )
     except IssueExists:
         found = store.get_issue(digest_name, period.key)
@@ -354,3 +364,59 @@ def _repeat_message(digest_name: str, latest: IssueRow | None) -> str:
     return (
         f"digest {digest_name}: issue {key} went out since this send was asked for; not sent again"
     )
+
+
+def plan_audience(
+    loaded: LoadedConfig,
+    store: Store,
+    digest_name: str,
+    selection: Selection,
+    renderer: Renderer,
+) -> Audience | None:
+    """The variants the digest's readers need of ``selection`` (see :mod:`digest.variants`),
+    each rendered once; None when every reader gets the issue's own rendering (the site's
+    language, every item). ``renderer`` renders in the site's language."""
+    digest = loaded.digest(digest_name)
+    items = selection.items
+    plan = plan_variants(
+        items,
+        digest.topics,
+        store.audience_profiles(digest_name),
+        site_language=renderer.language,
+        languages=available_languages(),
+    )
+    own = variant_key(renderer.language, range(len(items)), len(items))
+    if all(key == own for key in plan.assignment.values()):
+        return None
+    renderers = {renderer.language: renderer}
+    variants = []
+    for variant in plan.variants:
+        if variant.key == own:
+            continue
+        if variant.language not in renderers:
+            renderers[variant.language] = Renderer(loaded, variant.language)
+        chosen = pick(selection.chosen, variant.positions)
+        rendered = renderers[variant.language].render(
+            digest_name,
+            [stored.item for stored in chosen],
+            selection.period,
+            waiting=len(selection.left_out),  # held back for the next issue, as in the own
+        )
+        variants.append(
+            NewVariant(
+                key=variant.key,
+                language=variant.language,
+                item_ids=tuple(stored.id for stored in chosen),
+                subject=rendered.subject,
+                preheader=rendered.preheader,
+                html=rendered.html,
+                text=rendered.text,
+            )
+        )
+
+    def variant_of(profile: Profile) -> str | None:
+        # A reader whose profile changed since it was read gets the issue's own rendering:
+        # more than asked for, never nothing and never an empty digest.
+        return plan.assignment.get(profile, own)
+
+    return Audience(variants, variant_of, own)

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
+from digest.catalogue import catalogue_language, translator_for
 from digest.config import LoadedConfig
 from digest.errors import TemplateError
 from digest.headers import single_line
@@ -113,14 +114,22 @@ class Group:
 
 
 class Renderer:
-    """Templates of one site; user templates override the packaged defaults file by file."""
+    """Templates of one site; user templates override the packaged defaults file by file.
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    ``language`` (a catalogue, e.g. ``en``) renders the frame (greeting, labels, dates,
+    footer, subject) in a reader's language instead of the site's; content stays as written."""
+
+    def __init__(self, loaded: LoadedConfig, language: str | None = None) -> None:
         self.loaded = loaded
         self.site = loaded.config.site
-        self.translator = loaded.translator
+        site_language = catalogue_language(self.site.locale)
+        self.language = language or site_language
+        locale = self.site.locale if self.language == site_language else self.language
+        self.translator = (
+            loaded.translator if locale == self.site.locale else translator_for(locale)
+        )
         self.labels = labels_for(self.translator)
-        self.formatters = Formatters(self.site.locale, self.site.tz)
+        self.formatters = Formatters(locale, self.site.tz)
         loaders: list[jinja2.BaseLoader] = []
         if loaded.templates_dir.is_dir():
             loaders.append(jinja2.FileSystemLoader(loaded.templates_dir))
@@ -150,7 +159,9 @@ class Renderer:
         digest = self.loaded.digest(digest_name)
         context = self._context(digest_name, items, period)
         context["issue"].update(waiting=waiting, waiting_note=self._waiting_note(waiting))
-        subject = single_line(self._render_string(digest.subject, context, "subject"))
+        subject = single_line(
+            self._render_string(digest.subject_for(self.language), context, "subject")
+        )
         if not subject:
             raise TemplateError(f"digests.{digest_name}.subject: renders to an empty subject")
         if digest.preheader:
@@ -217,7 +228,7 @@ class Renderer:
             "groups": _group(views, digest.group_by, self.labels, self.formatters),
             "recipient": PLACEHOLDERS,
             "labels": self.labels,
-            "lang": self.site.locale.split("_")[0],
+            "lang": self.language,
             "why_received": self.labels["why_received"].format(
                 digest=digest.title, site=self.site.title
             ),

@@ -9,10 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.catalogue import catalogue_language
 from digest.clock import Clock, utc_now
 from digest.compose import ComposedIssue, compose_next_issue, sample_recipient
 from digest.config import LoadedConfig
-from digest.deliver import DeliveryOptions, DeliveryReport, IssueDelivery, IssueMail
+from digest.deliver import (
+    DeliveryOptions,
+    DeliveryReport,
+    IssueDelivery,
+    IssueMail,
+    VariantMail,
+)
 from digest.dkim import signer_for
 from digest.errors import DeliveryError, DigestError
 from digest.i18n import greeting, labels_for
@@ -47,19 +54,36 @@ def open_store(loaded: LoadedConfig, application_name: str = "digest") -> Store:
     )
 
 
-def issue_mail(loaded: LoadedConfig, issue: IssueRow) -> IssueMail:
-    """What delivery needs of the config for ``issue``: its message template, the envelope
-    sender (per delivery, for VERP), where the personal links point, the DKIM signer."""
+def issue_mail(loaded: LoadedConfig, store: Store, issue: IssueRow) -> IssueMail:
+    """What delivery needs of the config for ``issue``: its message templates (the issue's own
+    and one per variant), the envelope sender (per delivery, for VERP), where the personal
+    links point, the DKIM signer."""
     rendered = RenderedIssue(issue.subject, issue.preheader, issue.html, issue.text)
     delivery = loaded.config.delivery
+    site_locale = loaded.config.site.locale
     return IssueMail(
         template=message_template(loaded, issue.digest, rendered),
         envelope_sender=functools.partial(
             envelope_sender, delivery, loaded.config.bounces.return_path
         ),
         links_url=loaded.config.site.links_url,
-        labels=labels_for(loaded.config.site.locale),
+        labels=labels_for(site_locale),
         signer=signer_for(delivery.dkim, loaded.resolve),
+        variants={
+            variant.id: VariantMail(
+                message_template(
+                    loaded,
+                    issue.digest,
+                    RenderedIssue(variant.subject, variant.preheader, variant.html, variant.text),
+                ),
+                labels_for(
+                    site_locale
+                    if variant.language == catalogue_language(site_locale)
+                    else variant.language
+                ),
+            )
+            for variant in store.issue_variants(issue.id)
+        },
     )
 
 
@@ -197,7 +221,7 @@ def deliver_issue(
     """Deliver (or resume, or retry) an existing issue: what ``send_digest`` does after the
     ledger step, and what the scheduler's timer runs for unfinished issues."""
     delivery = IssueDelivery(
-        issue_mail(loaded, issue),
+        issue_mail(loaded, store, issue),
         store,
         issue,
         transport or default_transport(loaded),

@@ -134,7 +134,7 @@ def _round(
             options = replace(options, connections=connections)
         counted: list[str] = []
         delivery = IssueDelivery(
-            issue_mail(loaded, issue),
+            issue_mail(loaded, store, issue),
             store,
             issue,
             transport or default_transport(loaded),

@@ -110,6 +110,11 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_languages(mapping: dict[str, str]) -> None:
+    for language in mapping:
+        catalogue_language(language)  # UnknownLanguage (a ValueError) lists the languages
+
+
 if TYPE_CHECKING:
     SourceConfig = SourceEntry
 else:
@@ -147,7 +152,10 @@ class SendWindowConfig(_Model):
 class DigestConfig(FilterFields):
     title: str = Field(min_length=1)
     schedule: str
-    subject: str = "{{ digest.title }}: {{ items|length }} neue Beiträge"
+    subject: str | dict[str, str] = Field(
+        default="{{ digest.title }}: {{ items|length }} neue Beiträge",
+        description="A Jinja template, or one per language ({de: ..., en: ...}).",
+    )
     template: str = Field(default="digest", pattern=r"^[A-Za-z0-9_-]+$")
     max_items: int = Field(default=20, ge=1, le=500)
     group_by: Literal["none", "tag", "month"] = "none"
@@ -178,6 +186,43 @@ class DigestConfig(FilterFields):
         description="latest: a subscriber who confirms a sign-up gets the latest sent issue "
         "at once (default: nothing until the next issue).",
     )
+    topics: dict[str, str | dict[str, str]] = Field(
+        default_factory=dict,
+        description="Item tags readers may choose ({tag: label}); a label is a string or one "
+        "per language. An item with none of these tags goes to every reader.",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("give a subject, or one per language")
+            _check_languages(value)
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: dict[str, str | dict[str, str]]) -> dict[str, str | dict[str, str]]:
+        for tag, label in value.items():
+            if not tag.strip():
+                raise ValueError("a topic tag is empty")
+            if isinstance(label, dict):
+                _check_languages(label)
+        return value
+
+    def subject_for(self, language: str) -> str:
+        """The subject template in ``language``: its own, else the first one given."""
+        if isinstance(self.subject, str):
+            return self.subject
+        return self.subject.get(language) or next(iter(self.subject.values()))
+
+    def topic_label(self, tag: str, language: str) -> str:
+        """A topic's label in ``language``: its own, else the first given, else the tag."""
+        label = self.topics.get(tag, tag)
+        if isinstance(label, str):
+            return label
+        return label.get(language) or next(iter(label.values()), tag)
 
     @field_validator("schedule")
     @classmethod

@@ -22,8 +22,9 @@ from digest.store._base import (
 from digest.store._deliveries import DeliveryStore, new_worker_id
 from digest.store._directory import SubscriberDirectory, address_hash
 from digest.store._feedback import FeedbackStore
-from digest.store._issues import IssueStore
+from digest.store._issues import Audience, IssueStore
 from digest.store._items import ItemStore
+from digest.store._profiles import ProfileStore
 from digest.store._resolve import IssueResolution
 from digest.store._sessions import SessionStore, StaffSession
 from digest.store._subscribers import SubscriberStore
@@ -35,12 +36,15 @@ from digest.store.rows import (
     IssueDelivery,
     IssueExists,
     IssueRow,
+    NewVariant,
     NotGiven,
+    ReaderSettings,
     StoredItem,
     Subscriber,
     SubscriberDelivery,
     SubscriberPage,
     SubscriberRecord,
+    VariantRow,
     item_from_json,
     item_to_json,
     new_token,
@@ -76,6 +80,7 @@ from digest.store.schema import (
     digests,
     erasures,
     issue_items,
+    issue_variants,
     issues,
     items,
     ix_deliveries_claim,
@@ -86,6 +91,7 @@ from digest.store.schema import (
     source_states,
     staff_sessions,
     subscribers,
+    subscription_topics,
     subscriptions,
     workers,
 )
@@ -131,13 +137,17 @@ __all__ = [
     "SUBSCRIBER_UNSUBSCRIBED",
     "SUPPRESSED_STATES",
     "WORKER_LEASE",
+    "Audience",
     "BounceView",
     "Consent",
     "DeliveryRow",
     "IssueDelivery",
     "IssueExists",
     "IssueRow",
+    "NewVariant",
     "NotGiven",
+    "ProfileStore",
+    "ReaderSettings",
     "StaffSession",
     "Store",
     "StoredItem",
@@ -146,6 +156,7 @@ __all__ = [
     "SubscriberPage",
     "SubscriberRecord",
     "UTCDateTime",
+    "VariantRow",
     "address_hash",
     "bounce_log",
     "consents",
@@ -154,6 +165,7 @@ __all__ = [
     "digests",
     "erasures",
     "issue_items",
+    "issue_variants",
     "issues",
     "item_from_json",
     "item_to_json",
@@ -170,6 +182,7 @@ __all__ = [
     "sqlite_path",
     "staff_sessions",
     "subscribers",
+    "subscription_topics",
     "subscriptions",
     "workers",
 ]

@@ -146,6 +146,7 @@ class DeliveryStore(IssueStore):
                 attempts=r.attempts + 1,
                 token=r.token,
                 verp_token=r.verp_token or "",
+                variant_id=r.variant_id,
             )
             for r in wanted
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from digest.bounces.verp import new_token as new_verp_token
-from digest.store._base import StoreBase
-from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NotGiven
+from digest.store._profiles import ProfileStore
+from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NewVariant, NotGiven, VariantRow
 from digest.store.schema import (
     ISSUE_DONE,
     ISSUE_PAUSED,
@@ -27,22 +28,34 @@ from digest.store.schema import (
     deliveries,
     digests,
     issue_items,
+    issue_variants,
     issues,
     subscribers,
     subscriptions,
 )
+from digest.variants import Profile
 
 _PAGE = 5000
 _PG_INSERT_DELIVERIES = text(
     "INSERT INTO deliveries (issue_id, subscriber_id, email, name, message_id, verp_token, "
-    "status, attempts) "
-    f"SELECT :issue, s, e, n, m, v, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
+    "variant_id, status, attempts) "
+    f"SELECT :issue, s, e, n, m, v, w, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
     "CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:message_ids AS text[]), "
-    "CAST(:verp_tokens AS text[])) AS u(s, e, n, m, v)"
+    "CAST(:verp_tokens AS text[]), CAST(:variants AS integer[])) AS u(s, e, n, m, v, w)"
 )
 
 
-class IssueStore(StoreBase):
+@dataclass(frozen=True)
+class Audience:
+    """Who gets which variant of a new issue: ``variant_of`` gives a reader's variant key
+    (None: no mail); readers of ``own`` get the issue's own rendering (no variant row)."""
+
+    variants: Sequence[NewVariant]
+    variant_of: Callable[[Profile], str | None]
+    own: str | None
+
+
+class IssueStore(ProfileStore):
     def get_issue(self, digest: str, period_key: str) -> IssueRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -96,11 +109,14 @@ class IssueStore(StoreBase):
         message_id: Callable[[], str],
         start: tuple[datetime, datetime] | None = None,
         after: int | NotGiven | None = NOT_GIVEN,
+        audience: Audience | None = None,
     ) -> IssueRow:
-        """Freeze an issue with its items and one pending delivery per active subscriber,
-        in one transaction. Raises :class:`IssueExists` if the period already has one, or if
-        ``after`` (the id of the latest issue the caller saw, None for none) is given and
-        another issue of the digest was created since: a repeated "send now"."""
+        """Freeze an issue with its items, its variants (``audience``) and one pending
+        delivery per active subscriber who gets mail, in one transaction. Without an
+        ``audience`` every subscriber gets the issue's own rendering. Raises
+        :class:`IssueExists` if the period already has one, or if ``after`` (the id of the
+        latest issue the caller saw, None for none) is given and another issue of the digest
+        was created since: a repeated "send now"."""
         with self.begin() as conn:
             if not isinstance(after, NotGiven):
                 self._check_latest(conn, digest, after)
@@ -143,8 +159,25 @@ class IssueStore(StoreBase):
                     )  # fmt: skip
             except IntegrityError as exc:  # an item taken by a racing issue of this digest
                 raise IssueExists(f"{digest} {period_key}: issue exists ({exc.orig})") from None
+            ids: dict[str, int] = {}
+            if audience is not None and audience.variants:
+                for variant in audience.variants:
+                    ids[variant.key] = conn.execute(
+                        insert(issue_variants)
+                        .values(
+                            issue_id=issue_id,
+                            key=variant.key,
+                            language=variant.language,
+                            item_ids=list(variant.item_ids),
+                            subject=variant.subject,
+                            preheader=variant.preheader,
+                            html=variant.html,
+                            text=variant.text,
+                        )
+                        .returning(issue_variants.c.id)
+                    ).scalar_one()
             if status == ISSUE_SENDING:
-                self._add_deliveries(conn, issue_id, digest, message_id)
+                self._add_deliveries(conn, issue_id, digest, message_id, audience, ids)
         return self.issue_by_id(int(issue_id))
 
     def _check_latest(self, conn: Connection, digest: str, after: int | None) -> None:
@@ -159,15 +192,50 @@ class IssueStore(StoreBase):
         if latest != after:
             raise IssueExists(f"{digest}: issue {latest} was created since")
 
+    def issue_variants(self, issue_id: int) -> list[VariantRow]:
+        """The issue's frozen variants (none: every row sends the issue's own rendering)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(issue_variants)
+                .where(issue_variants.c.issue_id == issue_id)
+                .order_by(issue_variants.c.id)
+            ).all()
+        return [
+            VariantRow(
+                key=r.key,
+                language=r.language,
+                item_ids=tuple(r.item_ids),
+                subject=r.subject,
+                preheader=r.preheader,
+                html=r.html,
+                text=r.text,
+                id=r.id,
+                issue_id=r.issue_id,
+            )
+            for r in rows
+        ]
+
     def _add_deliveries(
-        self, conn: Connection, issue_id: int, digest: str, message_id: Callable[[], str]
+        self,
+        conn: Connection,
+        issue_id: int,
+        digest: str,
+        message_id: Callable[[], str],
+        audience: Audience | None,
+        variant_ids: dict[str, int],
     ) -> None:
-        """One pending row per active subscriber, in keyset pages: a million recipients never
-        sit in memory at once. PostgreSQL takes each page as arrays in one statement."""
+        """One pending row per active subscriber who gets mail, in keyset pages: a million
+        recipients never sit in memory at once. PostgreSQL takes each page as arrays in one
+        statement."""
         after = 0
         while True:
-            recipients = conn.execute(
-                select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
+            page = conn.execute(
+                select(
+                    subscribers.c.id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.language,
+                )
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
                 .where(
                     subscriptions.c.digest == digest,
@@ -177,9 +245,25 @@ class IssueStore(StoreBase):
                 .order_by(subscribers.c.id)
                 .limit(_PAGE)
             ).all()
-            if not recipients:
+            if not page:
                 return
-            after = recipients[-1].id
+            variants: list[int | None] = []
+            recipients = []
+            if audience is None:
+                recipients, variants = list(page), [None] * len(page)
+            else:
+                chosen = self.topics_between(conn, digest, after, page[-1].id)
+                for row in page:
+                    key = audience.variant_of(
+                        Profile(row.language, frozenset(chosen.get(row.id, ())))
+                    )
+                    if key is None:  # nothing in this issue for them: no row, no mail
+                        continue
+                    recipients.append(row)
+                    variants.append(None if key == audience.own else variant_ids[key])
+            after = page[-1].id
+            if not recipients:
+                continue
             if not self.is_sqlite:
                 conn.execute(
                     _PG_INSERT_DELIVERIES,
@@ -190,6 +274,7 @@ class IssueStore(StoreBase):
                         "names": [row.name for row in recipients],
                         "message_ids": [message_id() for _ in recipients],
                         "verp_tokens": [new_verp_token() for _ in recipients],
+                        "variants": variants,
                     },
                 )
                 continue
@@ -199,9 +284,10 @@ class IssueStore(StoreBase):
                     {
                         "issue_id": issue_id, "subscriber_id": row.id, "email": row.email,
                         "name": row.name, "message_id": message_id(),
-                        "verp_token": new_verp_token(), "status": PENDING, "attempts": 0,
+                        "verp_token": new_verp_token(), "variant_id": variant,
+                        "status": PENDING, "attempts": 0,
                     }
-                    for row in recipients
+                    for row, variant in zip(recipients, variants, strict=True)
                 ],
             )  # fmt: skip
 

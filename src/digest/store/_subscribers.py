@@ -286,6 +286,7 @@ class SubscriberStore(StoreBase):
         request_user_agent: str,
         form_url: str,
         consent_version: str,
+        language: str | None = None,
     ) -> Consent:
         """Record a sign-up request; it becomes a subscription only by :meth:`confirm_consent`."""
         token = new_token()
@@ -295,7 +296,7 @@ class SubscriberStore(StoreBase):
                     token=token, email=email, name=name, digests=";".join(digest_names),
                     requested_at=now, expires_at=expires_at, request_ip=request_ip,
                     request_user_agent=request_user_agent[:500], form_url=form_url,
-                    consent_version=consent_version,
+                    consent_version=consent_version, language=language,
                 )
             )  # fmt: skip
         consent = self.consent_by_token(token)
@@ -328,6 +329,13 @@ class SubscriberStore(StoreBase):
         subscriber, _ = self.add_subscriber(
             consent.email, consent.name, consent.digests, now, status=SUBSCRIBER_ACTIVE
         )
+        if consent.language:
+            with self.begin() as conn:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber.id)
+                    .values(language=consent.language)
+                )
         return subscriber
 
     def consents_since(self, email: str, since: datetime) -> int:

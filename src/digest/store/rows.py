@@ -39,6 +39,35 @@ class IssueRow:
 
 
 @dataclass(frozen=True)
+class NewVariant:
+    """A variant of an issue to freeze: its key (unique in the issue), language, the ids of its
+    items in order, and its rendering."""
+
+    key: str
+    language: str
+    item_ids: tuple[int, ...]
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class VariantRow(NewVariant):
+    id: int = 0
+    issue_id: int = 0
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """A subscriber's language and time zone (None: the site's) and topics per digest."""
+
+    language: str | None
+    timezone: str | None
+    topics: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
 class DeliveryRow:
     id: int
     issue_id: int
@@ -50,6 +79,7 @@ class DeliveryRow:
     attempts: int
     token: str
     verp_token: str = ""  # the return-path token (bounces.return_path)
+    variant_id: int | None = None  # the issue variant it sends; None: the issue's own
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,7 @@ class Consent:
     confirmed_at: datetime | None
     confirm_ip: str | None
     confirm_user_agent: str | None
+    language: str | None = None  # the frame language chosen at sign-up
 
 
 class NotGiven:

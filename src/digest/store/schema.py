@@ -26,7 +26,7 @@ from sqlalchemy import (
 from digest.store.search_index import after_create as _search_indexes_after_create
 
 # The Alembic head revision (``migrations/versions/NNNN_*.py``, revision id "%04d").
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -112,6 +112,9 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("unsubscribed_at", UTCDateTime, nullable=True),
+    # Schema 8: the reader's language (a catalogue, "de"/"en") and time zone; None = the site's.
+    Column("language", String(16), nullable=True),
+    Column("timezone", String(64), nullable=True),
 )
 
 # Schema 8: PostgreSQL adds trigram indexes for the staff's search (store/search_index.py).
@@ -122,6 +125,32 @@ subscriptions = Table(
     metadata,
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
     Column("digest", String(100), primary_key=True),
+)
+
+# Schema 8: the topics (item tags) a subscriber chose for a digest; none = every topic.
+subscription_topics = Table(
+    "subscription_topics",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("digest", String(100), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+)
+
+# Schema 8: one frozen rendering per variant of an issue (the items chosen, the language).
+# ``key`` names the variant within its issue; ``item_ids`` is the variant's items in order.
+issue_variants = Table(
+    "issue_variants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_id", Integer, ForeignKey("issues.id"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("item_ids", JSON, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("preheader", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("issue_id", "key", name="uq_variant_key"),
 )
 
 deliveries = Table(
@@ -144,6 +173,9 @@ deliveries = Table(
     # VERP: the token in this delivery's return path (bounces+{token}@...); random, not the
     # subscriber's unsubscribe token.
     Column("verp_token", String(32), nullable=True),
+    # Schema 8: the issue_variants row this row sends; None = the issue's own rendering. No
+    # foreign key: SQLite cannot add one to an existing table without rebuilding it.
+    Column("variant_id", Integer, nullable=True),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_once"),
 )
 uq_deliveries_verp_token = Index("uq_deliveries_verp_token", deliveries.c.verp_token, unique=True)
@@ -198,6 +230,7 @@ consents = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirm_ip", String(64), nullable=True),
     Column("confirm_user_agent", Text, nullable=True),
+    Column("language", String(16), nullable=True),  # schema 8: the frame language asked for
 )
 
 # Per source: conditional-GET validators and health after the latest collection (schema 3).

@@ -20,6 +20,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from digest.catalogue import available_languages, catalogue_language
 from digest.collect import collect, newest_first
 from digest.compose import (
     ComposedIssue,
@@ -35,9 +36,11 @@ from digest.models import Item, Problem
 from digest.render import template_paths
 from digest.sources import sources_for
 from digest.store import Store
+from digest.variants import Profile
 from digest.web.guards import staff_gate
 from digest.web.headers import EMAIL_CSP
 from digest.web.state import WebState, web_state
+from digest.web.subscription import language_name
 
 VIEWS = ("desktop", "mobile", "dark", "text")
 RAW_TYPES = {
@@ -114,12 +117,24 @@ def _at(state: WebState, request: Request) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=state.loaded.config.site.tz)
 
 
-def _build(state: WebState, digest: str, at: datetime | None) -> Preview:
+def _reader(request: Request) -> Profile | None:
+    """The variant asked for: ``?lang=en&topics=Schule,Jugend`` (either may be left out)."""
+    language = request.query_params.get("lang", "")
+    topics = request.query_params.get("topics", "")
+    if not language and not topics:
+        return None
+    chosen = frozenset(t.strip() for t in topics.split(",") if t.strip())
+    return Profile(language if language in available_languages() else None, chosen)
+
+
+def _build(
+    state: WebState, digest: str, at: datetime | None, reader: Profile | None = None
+) -> Preview:
     loaded = state.reload_config()
     if digest not in loaded.config.digests:
         raise UnknownDigest(digest)
     moment = at or state.now()
-    issue = compose_next_issue(loaded, state.store, digest, moment)
+    issue = compose_next_issue(loaded, state.store, digest, moment, reader=reader)
     raw = sample_message(loaded, issue, moment)
     problems = list(issue.problems)
     problems += lint_issue(loaded, issue, moment)
@@ -182,7 +197,7 @@ async def preview(request: Request) -> Response:
         return state.message(request, state.texts["not_found_title"], name, status_code=404)
     at = _at(state, request)
     try:
-        built = await run_in_threadpool(_build, state, digest, at)
+        built = await run_in_threadpool(_build, state, digest, at, _reader(request))
     except UnknownDigest:
         return state.message(
             request, state.texts["not_found_title"], state.texts["not_found_body"], status_code=404
@@ -204,8 +219,12 @@ async def preview(request: Request) -> Response:
     view = request.query_params.get("view", "desktop")
     if view not in VIEWS:
         view = "desktop"
-    recipient = sample_recipient(built.loaded)
-    query = {"at": request.query_params["at"]} if request.query_params.get("at") else {}
+    recipient = sample_recipient(built.loaded, built.issue.language)
+    query = {
+        key: request.query_params[key]
+        for key in ("at", "lang", "topics")
+        if request.query_params.get(key)
+    }
     frame_query = dict(query, scheme="dark") if view == "dark" else query
     errors = sum(problem.severity == "error" for problem in built.problems)
     return state.render(
@@ -229,11 +248,14 @@ async def preview(request: Request) -> Response:
         max_items=built.loaded.digest(digest).max_items,
         not_in_issue=built.not_in_issue,
         live=state.watcher is not None,
+        languages=[(code, language_name(code)) for code in available_languages()],
+        reader_language=request.query_params.get("lang")
+        or catalogue_language(built.loaded.config.site.locale),
     )
 
 
 def _raw(built: Preview, kind: str, request: Request) -> Response:
-    recipient = sample_recipient(built.loaded)
+    recipient = sample_recipient(built.loaded, built.issue.language)
     rendered = built.issue.rendered
     filename = f"{built.issue.digest}-{built.issue.period.slug}.{kind}"
     if kind == "html":

@@ -11,12 +11,14 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from babel import Locale
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.catalogue import available_languages, catalogue_language
 from digest.config import LoadedConfig
 from digest.dkim import signer_for
 from digest.errors import DigestError
@@ -58,7 +60,12 @@ def _subscribe_form(
 ) -> Response:
     digests = state.loaded.config.digests
     # Nothing ticked: consent to a digest is the subscriber's act, not the form's default.
-    values = values or {"email": "", "name": "", "digests": []}
+    values = values or {
+        "email": "",
+        "name": "",
+        "digests": [],
+        "language": browser_language(request, state.loaded),
+    }
     response = state.render(
         request,
         "subscribe.html",
@@ -67,6 +74,7 @@ def _subscribe_form(
         values=values,
         errors=errors or {},
         csrf=state.signer.csrf_token("subscribe"),
+        languages=[(code, language_name(code)) for code in available_languages()],
         consent=state.texts["consent_text"].format(site=state.loaded.config.site.title),
     )
     # The form page may tell our own /subscribe where it was (consent log: form URL).
@@ -88,6 +96,9 @@ async def subscribe(request: Request) -> Response:
         "email": str(form.get("email") or "")[:320],
         "name": str(form.get("name") or "")[:NAME_MAX],
         "digests": chosen,
+        "language": language
+        if (language := _text(form, "language")) in available_languages()
+        else browser_language(request, loaded),
     }
     if not state.signer.check_csrf(_text(form, "csrf"), "subscribe"):
         return _subscribe_form(
@@ -114,7 +125,13 @@ async def subscribe(request: Request) -> Response:
         )
     try:
         await run_in_threadpool(
-            _sign_up, state, email, single_line(str(values["name"])), chosen, request
+            _sign_up,
+            state,
+            email,
+            single_line(str(values["name"])),
+            chosen,
+            request,
+            str(values["language"]),
         )
     except (DigestError, TransportOutcome) as exc:
         log.error("confirmation mail to %s not sent: %s", email, exc)
@@ -137,7 +154,25 @@ def _sent_page(state: WebState, request: Request) -> Response:
     )
 
 
-def _sign_up(state: WebState, email: str, name: str, digests: list[str], request: Request) -> None:
+def browser_language(request: Request, loaded: LoadedConfig) -> str:
+    """The catalogue language the browser prefers (Accept-Language), else the site's."""
+    offered = available_languages()
+    wanted = [
+        part.split(";")[0].strip().replace("-", "_")
+        for part in request.headers.get("accept-language", "").split(",")
+    ]
+    found = Locale.negotiate([w for w in wanted if w], offered, sep="_")
+    return str(found.language) if found else catalogue_language(loaded.config.site.locale)
+
+
+def _sign_up(
+    state: WebState,
+    email: str,
+    name: str,
+    digests: list[str],
+    request: Request,
+    language: str | None = None,
+) -> None:
     """Record the request and mail the confirmation link, unless this address has asked too
     often lately (then silently nothing: the page says the same either way)."""
     web = state.loaded.config.web
@@ -157,6 +192,7 @@ def _sign_up(state: WebState, email: str, name: str, digests: list[str], request
         request_user_agent=request.headers.get("user-agent", ""),
         form_url=request.headers.get("referer") or str(request.url),
         consent_version=web.consent_version,
+        language=language,
     )
     send_confirmation(state, consent)
 
@@ -376,6 +412,8 @@ def _preferences_form(
     state: WebState, request: Request, subscriber: Subscriber, *, saved: bool
 ) -> Response:
     token = subscriber.token
+    reader = state.store.reader_settings(subscriber.id)
+    site_language = catalogue_language(state.loaded.config.site.locale)
     return state.render(
         request,
         "preferences.html",
@@ -384,7 +422,16 @@ def _preferences_form(
         saved=saved,
         token=token,
         csrf=state.signer.csrf_token(f"preferences:{token}"),
+        language=reader.language or site_language,
+        languages=[(code, language_name(code)) for code in available_languages()],
+        site_language=site_language,
+        chosen_topics=reader.topics,
     )
+
+
+def language_name(code: str) -> str:
+    """``Deutsch``, ``English``: a language as its own readers call it."""
+    return str(Locale.parse(code).get_display_name(code)).capitalize()
 
 
 async def preferences(request: Request) -> Response:
@@ -401,12 +448,27 @@ async def preferences(request: Request) -> Response:
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
     name = single_line(_text(form, "name"))[:NAME_MAX]
+    language = _text(form, "language")
+    topics = {
+        digest: [
+            t for t in form.getlist(f"topics-{digest}") if isinstance(t, str) and t in config.topics
+        ]
+        for digest, config in known.items()
+        if config.topics
+    }
 
     def save() -> Subscriber | None:
         store, now = state.store, state.now()
         if not chosen:
             store.unsubscribe(subscriber.id, now)
             return None
+        before = store.reader_settings(subscriber.id)
+        store.set_reader(
+            subscriber.id,
+            language=language if language in available_languages() else before.language,
+            timezone=before.timezone,
+            topics=topics,
+        )
         updated, _ = store.add_subscriber(
             subscriber.email, name, chosen, now, status=SUBSCRIBER_ACTIVE
         )

@@ -79,6 +79,13 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "save_button": t.gettext("Save"),
         "saved": t.gettext("Your preferences are saved."),
         "unsubscribe_all": t.gettext("Unsubscribe from all digests"),
+        "language_label": t.gettext("Language of the emails"),
+        "topics_label": t.gettext("Topics in “%(digest)s”", digest="{digest}"),
+        "topics_hint": t.gettext("Tick none to get every topic."),
+        "variant_label": t.gettext("The issue as a reader gets it"),
+        "variant_topics": t.gettext("Topic chosen"),
+        "variant_all_topics": t.gettext("none (every topic)"),
+        "variant_button": t.gettext("Show"),
         "mail_subject": t.gettext("Please confirm your subscription to %(site)s", site="{site}"),
         "mail_greeting": t.gettext("Hello,"),
         "mail_body": t.gettext(
