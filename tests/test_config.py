@@ -130,6 +130,18 @@ BAD_CONFIGS = {
         '"0 7 * * 8"',
         "digests.weekly.schedule: invalid cron schedule '0 7 * * 8': weekday 8 out of range 0-7",
     ),
+    "bad-deliver-at": (
+        r"^    max_items: 20$",
+        '    max_items: 20\n    deliver_at: "25:00"',
+        'deliver_at: "25:00"',
+        "digests.weekly.deliver_at: time '25:00' not understood (use HH:MM, e.g. 07:00)",
+    ),
+    "deliver-at-midnight-end": (
+        r"^    max_items: 20$",
+        '    max_items: 20\n    deliver_at: "24:00"',
+        'deliver_at: "24:00"',
+        "digests.weekly.deliver_at: time '24:00' not understood (use HH:MM from 00:00 to 23:59)",
+    ),
     "bad-timezone": (
         r"timezone: Europe/Berlin",
         "timezone: Mars/Olympus",

@@ -83,6 +83,19 @@ class DeliveryRow:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The pending rows of an issue still waiting for their readers' local delivery time:
+    how many, and the first and last of their not-before times (None when there are none)."""
+
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@dataclass(frozen=True)
 class Subscriber:
     id: int
     email: str

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.message import make_message_id, sender_domain
-from digest.overview import delivery_summary
+from digest.overview import delivery_summary, issue_waiting
 from digest.send import deliver_issue
 from digest.store import DELIVERY_STATES, IN_DOUBT, IssueRow
 from digest.web.admin import AdminPage, admin_page, not_found, redirect
@@ -67,6 +67,7 @@ async def issue_page(request: Request) -> Response:
         titles=await run_in_threadpool(store.issue_titles, issue_id),
         counts=(await run_in_threadpool(store.counts_by_issue, [issue_id]))[issue_id],
         fb=(await run_in_threadpool(store.feedback_counts, [issue_id]))[issue_id],
+        waiting=await run_in_threadpool(issue_waiting, store, issue, page.state.now()),
         rows=rows[:PAGE_SIZE],
         next_after=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
         doubtful=doubtful,

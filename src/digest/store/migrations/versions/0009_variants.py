@@ -6,7 +6,10 @@
 - ``subscription_topics``: the topics (item tags) a subscriber chose for a digest;
 - ``issue_variants``: one frozen rendering per (items chosen, language) of an issue;
 - ``deliveries.variant_id``: the variant a row sends (None: the issue's own rendering, as every
-  row made before this revision).
+  row made before this revision);
+- ``deliveries.not_before``: not to be sent before this instant (a digest's ``deliver_at`` in
+  the reader's time zone; None: at once), and ``ix_deliveries_claim`` on (issue_id, status,
+  not_before, id) so that claims read only the rows that are due.
 
 Revision ID: 0009
 Revises: 0008
@@ -46,3 +49,9 @@ def upgrade() -> None:
     )
     # No foreign key: SQLite would rebuild the table (and its partial indexes) to add one.
     op.add_column("deliveries", sa.Column("variant_id", sa.Integer, nullable=True))
+
+    # Local delivery time: a not-before instant per row, and the claim index that skips the
+    # rows still waiting for theirs.
+    op.add_column("deliveries", sa.Column("not_before", sa.DateTime, nullable=True))
+    op.drop_index("ix_deliveries_claim", table_name="deliveries")
+    op.create_index("ix_deliveries_claim", "deliveries", ["issue_id", "status", "not_before", "id"])
