@@ -244,7 +244,99 @@ def test_a_waiting_issue_is_resumed_by_digest_send_when_due(
             clock.move_to(utc("2026-10-19T05:00") + timedelta(minutes=1))
             again = cli("-c", site.config, "send", "weekly", "--yes")
             assert again.code == 0, again.err
+            assert "4 message(s) to resume (1 of them wait for their local delivery time)" in (
+                again.out
+            )
             assert "3 sent" in again.out and "1 message(s) wait" in again.out
             assert len(server.received) == 3
+    finally:
+        store.close()
+
+
+def test_digest_run_wakes_at_the_next_local_time_not_at_its_timer(
+    site: Site, cli: CliRunner, server: SmtpServer
+) -> None:
+    """APScheduler itself, on a clock moved by time-machine, its timer once an hour: the
+    start-up tick sets a wake-up for New York's 07:00 and the message goes then."""
+    import threading
+    import time
+
+    from digest.scheduler import build_scheduler
+
+    store = setup(site, cli, server)
+    try:
+        add_item(site, "wake", utc("2026-10-16T10:00"))
+        with time_machine.travel(utc("2026-10-19T05:00"), tick=False):
+            assert cli("-c", site.config, "send", "weekly", "--yes").code == 0
+        assert len(server.received) == 3  # all but New York
+        with time_machine.travel(utc("2026-10-19T10:59:58"), tick=True):
+            runner = Runner(site.load(), store)
+            scheduler = build_scheduler(site.load(), runner, interval=3600)
+            thread = threading.Thread(target=scheduler.start, daemon=True)
+            thread.start()
+            try:
+                server.wait_for(4, timeout=15)
+                wake_ups = [job.id for job in scheduler.get_jobs()]
+            finally:
+                scheduler.shutdown(wait=True)
+                thread.join(10)
+            time.sleep(0.1)
+        (new_york,) = arrivals(server, 3).items()
+        assert new_york[0] == "newyork@example.org"
+        assert utc("2026-10-19T11:00") <= new_york[1] < utc("2026-10-19T11:00:05")
+        assert "ledger-due:2026-10-19T11:00:00+00:00" not in wake_ups  # ran once, then gone
+        issue = store.latest_issue("weekly")
+        assert issue is not None and issue.status == ISSUE_DONE
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres_only
+def test_digest_worker_sends_each_row_when_it_comes_due(
+    site: Site, cli: CliRunner, server: SmtpServer
+) -> None:
+    """``digest send --enqueue`` leaves the rows to a worker; it sends each reader's message
+    at their 07:00 (its clock injected) and the waiting ones never count as failures."""
+    import threading
+    import time
+
+    from digest.worker import run_worker
+
+    store = setup(site, cli, server)
+    data_poll = site.config.read_text(encoding="utf-8") + "store: {poll_seconds: 0.1}\n"
+    site.config.write_text(data_poll, encoding="utf-8")
+    try:
+        add_item(site, "worker", utc("2026-10-16T10:00"))
+        with time_machine.travel(utc("2026-10-19T03:30"), tick=False):
+            result = cli("-c", site.config, "send", "weekly", "--yes", "--enqueue")
+            assert result.code == 0, result.err
+            assert "4 message(s) wait for their local 07:00" in result.out
+            assert "keep 'digest worker' going" in result.out
+        now = [utc("2026-10-19T04:59:59")]
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=run_worker,
+            args=(site.load(), store, stop),
+            kwargs={"clock": lambda: now[0]},
+            daemon=True,
+        )
+        worker.start()
+        try:
+            time.sleep(1.0)
+            assert server.received == []
+            now[0] = utc("2026-10-19T05:00")
+            server.wait_for(3, timeout=15)
+            time.sleep(0.5)
+            assert len(server.received) == 3
+            now[0] = utc("2026-10-19T11:00")
+            server.wait_for(4, timeout=15)
+        finally:
+            stop.set()
+            worker.join(15)
+        got = arrivals(server)
+        assert got["newyork@example.org"] == utc("2026-10-19T11:00")
+        assert got["berlin@example.org"] == utc("2026-10-19T05:00")
+        issue = store.latest_issue("weekly")
+        assert issue is not None and issue.status == ISSUE_DONE
     finally:
         store.close()

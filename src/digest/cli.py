@@ -528,9 +528,11 @@ def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return _report(loaded, store, issue.digest, issue, None)
     counts = store.counts(issue.id)
+    waiting = store.waiting(issue.id, datetime.now(UTC)).count
+    later = f" ({waiting} of them wait for their local delivery time)" if waiting else ""
     print(
         f"{issue.digest}: issue {issue.period_key}: {issue.item_count} item(s), "
-        f"{counts[PENDING] + counts[FAILED_TEMP]} message(s) to resume"
+        f"{counts[PENDING] + counts[FAILED_TEMP]} message(s) to resume{later}"
     )
     print(f"subject: {issue.subject}")
     if not _confirm(args):
