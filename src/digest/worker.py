@@ -3,11 +3,11 @@
 Any number of workers, on any machines sharing the PostgreSQL store (or processes on one
 machine sharing a SQLite file), claim the due deliveries of every issue in state ``sending``
 (``digest send DIGEST --enqueue`` and the scheduler create them; a plain ``digest send``
-delivers in-process and workers help); rows waiting for their reader's local delivery time
-(``deliver_at``) are taken when it comes: an idle worker wakes then. They wake when work arrives (LISTEN/NOTIFY on
-PostgreSQL, a poll every ``store.poll_seconds`` on SQLite and as a fallback), rescue the rows
-of workers whose lease ran out, and stop cleanly when ``stop`` is set (SIGTERM): the message
-in hand is finished, the rest of each batch given back.
+delivers in-process and workers help). They wake when work arrives (LISTEN/NOTIFY on
+PostgreSQL, a poll every ``store.poll_seconds`` on SQLite and as a fallback) and when a row
+waiting for its reader's local delivery time (``deliver_at``) or its retry comes due, rescue
+the rows of workers whose lease ran out, and stop cleanly when ``stop`` is set (SIGTERM): the
+message in hand is finished, the rest of each batch given back.
 
 Connections per worker process: up to ``store.pool_size`` pooled, plus one per sender thread
 (``--connections``, default ``delivery.smtp.connections``), plus one listening for work.

@@ -116,10 +116,9 @@ class IssueStore(ProfileStore):
     ) -> IssueRow:
         """Freeze an issue with its items, its variants (``audience``) and one pending
         delivery per active subscriber who gets mail, in one transaction. Without an
-        ``audience`` every subscriber gets the issue's own rendering. With
-        ``local_delivery`` (the digest's ``deliver_at``) each row waits for the reader's
-        local time at or after ``period_end`` (its ``not_before``); without, rows go at
-        once. Raises
+        ``audience`` every subscriber gets the issue's own rendering. With ``local_delivery``
+        (the digest's ``deliver_at``) each row waits for its reader's local time at or after
+        ``period_end`` (its ``not_before``); without, every row goes at once. Raises
         :class:`IssueExists` if the period already has one, or if ``after`` (the id of the
         latest issue the caller saw, None for none) is given and another issue of the digest
         was created since: a repeated "send now"."""
