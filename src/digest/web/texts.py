@@ -262,7 +262,6 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "feed": t.gettext("Atom feed"),
         "items_count": t.ngettext("%(num)s item", "%(num)s items", 2, num="{count}"),
         # staff admin: an issue's variants, a subscriber's reader settings
-        "variants_title": t.gettext("Rendered in %(count)s variants", count="{count}"),
         "variants_body": t.gettext(
             "Each variant (items chosen, language) is rendered once; every recipient gets one of them."
         ),
