@@ -360,14 +360,13 @@ async def confirm(request: Request) -> Response:
         request.headers.get("user-agent", ""),
     )
     consent = await run_in_threadpool(state.store.consent_by_token, token)
-    if consent is not None:
-        state = state.speaking(consent.language)
+    reader = state.speaking(consent.language if consent is not None else None)
     if subscriber is None:
         if consent is not None and consent.confirmed_at is not None:
-            return _confirmed_page(state, request, consent.email)  # a double click
-        return _invalid_link(state, request, 404 if consent is None else 410)
-    await run_in_threadpool(_welcome, state, subscriber)
-    return _confirmed_page(state, request, subscriber.email, subscriber)
+            return _confirmed_page(reader, request, consent.email)  # a double click
+        return _invalid_link(reader, request, 404 if consent is None else 410)
+    await run_in_threadpool(_welcome, state, subscriber)  # staff read the job: the site's words
+    return _confirmed_page(reader, request, subscriber.email, subscriber)
 
 
 def _welcome(state: WebState, subscriber: Subscriber) -> None:

@@ -101,8 +101,10 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
             "“%(digest)s” arrives at %(time)s your time.", digest="{digest}", time="{time}"
         ),
         "variant_label": t.gettext("The issue as a reader gets it"),
-        "variant_topics": t.gettext("Topic chosen"),
-        "variant_all_topics": t.gettext("none (every topic)"),
+        "variant_topics": t.gettext("Topics the reader chose"),
+        "variant_all_topics": t.gettext(
+            "None ticked: a reader who chose no topic gets every item."
+        ),
         "variant_button": t.gettext("Show"),
         "mail_subject": t.gettext("Please confirm your subscription to %(site)s", site="{site}"),
         "mail_greeting": t.gettext("Hello,"),
