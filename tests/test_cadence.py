@@ -51,7 +51,12 @@ def test_a_schedule_in_words_across_a_dst_change(
 
 
 def test_a_schedule_without_a_pattern_lists_its_next_send_times() -> None:
-    assert words("0 7 1,15 * *", "de").startswith("Als Nächstes am 01.04.26, 07:00")
+    assert words("0 7 1,15 * *", "de") == (
+        "Als Nächstes am 01.04.2026, 15.04.2026 und 01.05.2026, jeweils um 07:00 Uhr"
+    )
+    assert words("0 7 1,15 * *", "en") == (
+        "Next on Apr 1, 2026, Apr 15, 2026, and May 1, 2026, each at 7:00\u202fAM"
+    )
     assert words("*/5 * * * * *", "en").startswith("Next on Mar 20, 2026, 1:00:05")
 
 

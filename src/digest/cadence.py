@@ -57,7 +57,7 @@ def send_times(
 def schedule_words(times: Sequence[datetime], t: Translator, locale: str) -> str:
     """``times`` (local send times in order, at least two) as a reader says how often."""
     first = times[0]
-    if len({(moment.hour, moment.minute) for moment in times}) == 1:
+    if len({(moment.hour, moment.minute, moment.second) for moment in times}) == 1:
         clock = format_time(first, "short", locale=locale)
         gaps = [(later.date() - earlier.date()).days for earlier, later in pairwise(times)]
         weekdays = sorted({moment.weekday() for moment in times})
@@ -75,6 +75,10 @@ def schedule_words(times: Sequence[datetime], t: Translator, locale: str) -> str
             return t.gettext(
                 "Every month on day %(day)s at %(time)s", day=str(first.day), time=clock
             )
+        dates = format_list(
+            [format_date(moment, "medium", locale=locale) for moment in times[:3]], locale=locale
+        )
+        return t.gettext("Next on %(dates)s, each at %(time)s", dates=dates, time=clock)
     shown = times[:3]
     style = "medium" if any(moment.second for moment in shown) else "short"  # a demo schedule
     dates = format_list(
