@@ -175,4 +175,5 @@ def test_preferences_ask_how_often_with_each_schedule_in_words(web: Web) -> None
     english = web.client.get(f"/preferences/{subscriber.token}")
     assert "How often would you like to receive the news?" in english.text
     assert "Every week on Monday at 7:00\u202fAM" in english.text
+    assert '<span class="hint" lang="de">Wochenüberblick</span>' in english.text  # as written
     assert "Participation" in english.text  # the topic's label in the reader's language

@@ -103,6 +103,7 @@ class WebState:
             request=request,
             t=self.texts,
             lang=self.lang,
+            content_lang=self.loaded.translator.language,  # what the site's own words are in
             site=site,
             fmt=self.formatters,
             staff=staff,
