@@ -290,7 +290,8 @@ def test_a_store_numbered_before_alembic_is_stamped_and_migrated(database_url: s
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN not_before"))
         for column in ("language", "timezone"):
             conn.execute(text(f"ALTER TABLE subscribers DROP COLUMN {column}"))
-        conn.execute(text("ALTER TABLE consents DROP COLUMN language"))
+        for column in ("language", "topics"):
+            conn.execute(text(f"ALTER TABLE consents DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("CREATE TABLE schema_info (version INTEGER NOT NULL)"))
         conn.execute(text("INSERT INTO schema_info (version) VALUES (4)"))

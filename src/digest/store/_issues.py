@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    func,
     insert,
     select,
     text,
@@ -19,7 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from digest.bounces.verp import new_token as new_verp_token
 from digest.localtime import LocalDelivery
 from digest.store._profiles import ProfileStore
-from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NewVariant, NotGiven, VariantRow
+from digest.store.rows import (
+    NOT_GIVEN,
+    IssueExists,
+    IssueRow,
+    NewVariant,
+    NotGiven,
+    VariantCount,
+    VariantRow,
+)
 from digest.store.schema import (
     ISSUE_DONE,
     ISSUE_PAUSED,
@@ -219,6 +228,36 @@ class IssueStore(ProfileStore):
                 issue_id=r.issue_id,
             )
             for r in rows
+        ]
+
+    def variant_counts(self, issue_id: int) -> list[VariantCount]:
+        """The issue's renderings with their number of items and of recipients: its own first
+        (the rows with no variant), then each variant. One GROUP BY over the issue's rows."""
+        with self.engine.connect() as conn:
+            recipients: dict[int | None, int] = {
+                variant_id: int(count)
+                for variant_id, count in conn.execute(
+                    select(deliveries.c.variant_id, func.count())
+                    .where(deliveries.c.issue_id == issue_id)
+                    .group_by(deliveries.c.variant_id)
+                )
+            }
+            own_items = conn.execute(
+                select(func.count())
+                .select_from(issue_items)
+                .where(issue_items.c.issue_id == issue_id)
+            ).scalar_one()
+            variants = conn.execute(
+                select(issue_variants.c.id, issue_variants.c.language, issue_variants.c.item_ids)
+                .where(issue_variants.c.issue_id == issue_id)
+                .order_by(issue_variants.c.id)
+            ).all()
+        return [
+            VariantCount(None, None, int(own_items), recipients.get(None, 0)),
+            *(
+                VariantCount(row.id, row.language, len(row.item_ids), recipients.get(row.id, 0))
+                for row in variants
+            ),
         ]
 
     def _add_deliveries(

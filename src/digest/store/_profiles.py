@@ -19,6 +19,24 @@ from digest.variants import Profile
 _PAGE = 5000
 
 
+def replace_topics(
+    conn: Connection, subscriber_id: int, digest: str, chosen: Iterable[str]
+) -> None:
+    """Make ``chosen`` the subscriber's topics for ``digest`` (empty: every topic)."""
+    conn.execute(
+        delete(subscription_topics).where(
+            subscription_topics.c.subscriber_id == subscriber_id,
+            subscription_topics.c.digest == digest,
+        )
+    )
+    wanted = list(dict.fromkeys(chosen))
+    if wanted:
+        conn.execute(
+            insert(subscription_topics),
+            [{"subscriber_id": subscriber_id, "digest": digest, "topic": t} for t in wanted],
+        )
+
+
 class ProfileStore(StoreBase):
     def set_reader(
         self,
@@ -46,23 +64,7 @@ class ProfileStore(StoreBase):
                     .values(language=language, timezone=timezone)
                 )
                 for digest, chosen in topics.items():
-                    self._replace_topics(conn, subscriber_id, digest, chosen)
-
-    def _replace_topics(
-        self, conn: Connection, subscriber_id: int, digest: str, chosen: Iterable[str]
-    ) -> None:
-        conn.execute(
-            delete(subscription_topics).where(
-                subscription_topics.c.subscriber_id == subscriber_id,
-                subscription_topics.c.digest == digest,
-            )
-        )
-        wanted = list(dict.fromkeys(chosen))
-        if wanted:
-            conn.execute(
-                insert(subscription_topics),
-                [{"subscriber_id": subscriber_id, "digest": digest, "topic": t} for t in wanted],
-            )
+                    replace_topics(conn, subscriber_id, digest, chosen)
 
     def reader_settings(self, subscriber_id: int) -> ReaderSettings:
         with self.engine.connect() as conn:

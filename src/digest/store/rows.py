@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,17 @@ class NewVariant:
 class VariantRow(NewVariant):
     id: int = 0
     issue_id: int = 0
+
+
+@dataclass(frozen=True)
+class VariantCount:
+    """One rendering of an issue as the staff page lists it: ``id`` None and ``language`` None
+    for the issue's own rendering (the site's language), else a frozen variant."""
+
+    id: int | None
+    language: str | None
+    items: int
+    recipients: int
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,8 @@ class Consent:
     confirm_ip: str | None
     confirm_user_agent: str | None
     language: str | None = None  # the frame language chosen at sign-up
+    # The topics ticked per digest (a digest named with none: every topic), set on confirmation.
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class NotGiven:
@@ -185,6 +198,8 @@ def new_token() -> str:
 def _consent(row: Any) -> Consent:
     values = dict(row._mapping)
     values["digests"] = tuple(name for name in values["digests"].split(";") if name)
+    topics = _json(values["topics"]) if values.get("topics") else {}
+    values["topics"] = {digest: tuple(chosen) for digest, chosen in topics.items()}
     return Consent(**values)
 
 

@@ -240,7 +240,8 @@ consents = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirm_ip", String(64), nullable=True),
     Column("confirm_user_agent", Text, nullable=True),
-    Column("language", String(16), nullable=True),  # schema 8: the frame language asked for
+    Column("language", String(16), nullable=True),  # schema 9: the frame language asked for
+    Column("topics", JSON, nullable=True),  # schema 9: {digest: [topic, ...]} ticked at sign-up
 )
 
 # Per source: conditional-GET validators and health after the latest collection (schema 3).

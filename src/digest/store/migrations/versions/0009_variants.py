@@ -3,6 +3,7 @@
 - ``subscribers.language`` and ``subscribers.timezone``: the reader's frame language and time
   zone (None: the site's);
 - ``consents.language``: the language chosen at sign-up (the browser's by default);
+- ``consents.topics``: the topics ticked at sign-up per digest, applied on confirmation;
 - ``subscription_topics``: the topics (item tags) a subscriber chose for a digest;
 - ``issue_variants``: one frozen rendering per (items chosen, language) of an issue;
 - ``deliveries.variant_id``: the variant a row sends (None: the issue's own rendering, as every
@@ -28,6 +29,7 @@ def upgrade() -> None:
     op.add_column("subscribers", sa.Column("language", sa.String(16), nullable=True))
     op.add_column("subscribers", sa.Column("timezone", sa.String(64), nullable=True))
     op.add_column("consents", sa.Column("language", sa.String(16), nullable=True))
+    op.add_column("consents", sa.Column("topics", sa.JSON, nullable=True))
     op.create_table(
         "subscription_topics",
         sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
