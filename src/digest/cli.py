@@ -518,11 +518,11 @@ def _send(
     finally:
         progress.close()
     _print_problems(result.prepared.problems)
-    if result.prepared.created and (rows := sum(store.counts(result.prepared.issue.id).values())):
-        if rows < recipients:  # readers whose topics the issue does not hold: no row, no mail
-            print(
-                f"{recipients - rows} subscriber(s) get no mail: nothing of their topics in this issue"
-            )
+    rows = sum(store.counts(result.prepared.issue.id).values())
+    if result.prepared.created and 0 < rows < recipients:  # the others' topics: no row, no mail
+        print(
+            f"{recipients - rows} subscriber(s) get no mail: nothing of their topics in this issue"
+        )
     return _report(loaded, store, digest, result.prepared.issue, result.report)
 
 
