@@ -177,3 +177,15 @@ def test_preferences_ask_how_often_with_each_schedule_in_words(web: Web) -> None
     assert "Every week on Monday at 7:00\u202fAM" in english.text
     assert '<span class="hint" lang="de">Wochenüberblick</span>' in english.text  # as written
     assert "Participation" in english.text  # the topic's label in the reader's language
+
+
+def test_preferences_say_when_a_local_time_digest_arrives(site: Site) -> None:
+    site.replace_in_config("  weekly:\n", '  weekly:\n    deliver_at: "07:00"\n')
+    for web in make_web(site):
+        subscriber = web.subscriber()
+        web.store.set_reader(subscriber.id, language="en", timezone="America/New_York")
+        page = web.client.get(f"/preferences/{subscriber.token}").text
+        assert "“Wochenüberblick” arrives at 07:00 your time." in page
+        web.store.set_reader(subscriber.id, language="de", timezone=None)
+        german = web.client.get(f"/preferences/{subscriber.token}").text
+        assert "„Wochenüberblick“ erreicht Sie um 07:00 Uhr Ihrer Ortszeit." in german

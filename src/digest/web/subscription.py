@@ -541,10 +541,9 @@ def _arrivals(state: WebState, values: dict[str, object]) -> list[str]:
     chosen = values["digests"]
     lines = []
     for name, digest in state.loaded.config.digests.items():
-        deliver_at = getattr(digest, "deliver_at", None)
-        if deliver_at and isinstance(chosen, list) and name in chosen:
+        if digest.deliver_at and isinstance(chosen, list) and name in chosen:
             lines.append(
-                state.texts["arrives_at"].format(digest=digest.title, time=str(deliver_at))
+                state.texts["arrives_at"].format(digest=digest.title, time=digest.deliver_at)
             )
     return lines
 
