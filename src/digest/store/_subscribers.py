@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,15 @@ from sqlalchemy import (
 )
 
 from digest.store._base import StoreBase
-from digest.store.rows import Consent, Subscriber, _consent, new_token
+from digest.store._profiles import update_readers
+from digest.store.rows import (
+    Consent,
+    ImportCounts,
+    ReaderUpdate,
+    Subscriber,
+    _consent,
+    new_token,
+)
 from digest.store.schema import (
     SUBSCRIBER_ACTIVE,
     SUBSCRIBER_UNSUBSCRIBED,
@@ -58,7 +66,7 @@ class SubscriberStore(StoreBase):
         """Add or update; returns (subscriber, created). Re-adding an unsubscribed address
         through this staff path reactivates it."""
         with self.begin() as conn:
-            created = self._upsert_subscribers(conn, [(email, name, digest_names)], now, status)
+            created, _ = self._upsert_subscribers(conn, [(email, name, digest_names)], now, status)
         subscriber = self.subscriber_by_email(email)
         assert subscriber is not None
         return subscriber, bool(created)
@@ -72,11 +80,30 @@ class SubscriberStore(StoreBase):
         """:meth:`add_subscriber` for many (email, name, digests) rows with distinct
         addresses, in one transaction and a few statements per thousand rows (an import of
         100k rows takes seconds, not minutes). Returns (added, updated)."""
-        added = 0
+        counts = self.import_subscribers(rows, {}, now, status)
+        return counts.added, counts.updated
+
+    def import_subscribers(
+        self,
+        rows: Sequence[tuple[str, str, Sequence[str]]],
+        readers: Mapping[str, ReaderUpdate],
+        now: datetime,
+        status: str = SUBSCRIBER_ACTIVE,
+    ) -> ImportCounts:
+        """:meth:`add_subscribers`, and in the same transaction the language, time zone and
+        topics ``readers`` gives by address (what an update leaves out is kept)."""
+        added = changed = 0
         with self.begin() as conn:
             for start in range(0, len(rows), _BATCH):
-                added += self._upsert_subscribers(conn, rows[start : start + _BATCH], now, status)
-        return added, len(rows) - added
+                batch = rows[start : start + _BATCH]
+                new, ids = self._upsert_subscribers(conn, batch, now, status)
+                added += new
+                if readers:
+                    changed += update_readers(
+                        conn,
+                        {ids[email]: readers[email] for email, _, _ in batch if email in readers},
+                    )
+        return ImportCounts(added, len(rows) - added, changed)
 
     def _upsert_subscribers(
         self,
@@ -84,9 +111,10 @@ class SubscriberStore(StoreBase):
         rows: Sequence[tuple[str, str, Sequence[str]]],
         now: datetime,
         status: str,
-    ) -> int:
+    ) -> tuple[int, dict[str, int]]:
         """Insert the new addresses (ON CONFLICT: a concurrent add never fails), update the
-        known ones, add missing subscriptions; returns how many addresses were new."""
+        known ones, add missing subscriptions; returns how many addresses were new and the
+        id of each address."""
         emails = [email for email, _, _ in rows]
         before = {
             r.email: r
@@ -188,7 +216,7 @@ class SubscriberStore(StoreBase):
                 ),
                 links,
             )
-        return added
+        return added, ids
 
     def _among(self, column: Any, values: Sequence[str]) -> Any:
         """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter however many
