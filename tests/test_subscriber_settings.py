@@ -206,20 +206,26 @@ def test_export_then_import_into_a_fresh_store_round_trips(site: Site, tmp_path:
 def test_settings_are_written_in_the_transaction_of_their_rows(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import digest.store._profiles as profiles
+    import digest.store._subscribers as subscriber_store
 
     def broken(*args: object) -> None:
         raise RuntimeError("disk full")
 
     with Store.open(database_url) as store:
-        monkeypatch.setattr(profiles, "write_readers", broken)
+        store.add_subscriber("ben@example.org", "Ben", ["weekly"], NOW)
+        monkeypatch.setattr(subscriber_store, "write_readers", broken)
         with pytest.raises(RuntimeError):
             store.import_subscribers(
-                [("anna@example.org", "Anna", ["weekly"])],
-                {"anna@example.org": ReaderUpdate("de", None, {})},
+                [("anna@example.org", "Anna", ["weekly"]), ("ben@example.org", "B", ["weekly"])],
+                {
+                    "anna@example.org": ReaderUpdate("de", None, {"weekly": ("Schule",)}),
+                    "ben@example.org": ReaderUpdate("en", None, {}),
+                },
                 NOW,
             )
         assert store.subscriber_by_email("anna@example.org") is None
+        ben = store.subscriber_by_email("ben@example.org")
+        assert ben is not None and ben.name == "Ben"
 
 
 def test_bulk_import_of_many_readers(database_url: str) -> None:

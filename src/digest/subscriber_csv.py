@@ -67,9 +67,6 @@ class Ended:
     reason: str
     value: str
 
-    def __str__(self) -> str:
-        return self.reason % {"value": self.value}
-
 
 @dataclass(frozen=True)
 class CsvRow:
