@@ -200,10 +200,20 @@ def child(config: Path) -> None:
     from digest.config import load_config
     from digest.deliver import IssueDelivery
     from digest.ledger import prepare_issue
+    from digest.render import Renderer
     from digest.send import delivery_options, issue_mail
     from digest.store import Store
     from digest.transport import default_transport
 
+    renders = 0
+    render = Renderer.render
+
+    def counted(self: Renderer, *args: Any, **kwargs: Any) -> Any:
+        nonlocal renders
+        renders += 1
+        return render(self, *args, **kwargs)
+
+    Renderer.render = counted  # type: ignore[method-assign]  # count, do not assume, the renders
     loaded = load_config(config, environ={})
     store = Store.open(loaded.database_url)
     started = time.perf_counter()
@@ -231,7 +241,8 @@ def child(config: Path) -> None:
                 "error": report.error or report.paused,
                 "size": size,
                 "cpu_s": cpu_s,
-                "renders": 1 + len(store.issue_variants(issue.id)),
+                "renders": renders,
+                "variants": 1 + len(store.issue_variants(issue.id)),
             }
         )
     )

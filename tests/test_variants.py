@@ -3,19 +3,24 @@ rendered once; through a real send (aiosmtpd on 127.0.0.1) of the sample site.""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
 from digest.models import Item
 from digest.store import Store, deliveries, issue_items
+from digest.transport import MemoryTransport
 from digest.variants import Profile, plan_variants, wants
+from digest.web import create_app
 from tests.conftest import AT_TEXT, SAMPLE_WEEK_TITLES, CliRunner, Site
 from tests.smtp_server import import_subscribers, no_defects, running, use_smtp
+from tests.web_site import TestClient, configure_web
 
 STADT, JUGEND, KONFERENZ = SAMPLE_WEEK_TITLES[2], SAMPLE_WEEK_TITLES[1], SAMPLE_WEEK_TITLES[0]
 HERNE = "18. Lernnetzwerktreffen in Herne"  # 29 November: the issue of 4 December
@@ -155,6 +160,9 @@ def test_each_reader_gets_the_items_and_frame_they_chose(site: Site, cli: CliRun
         english = READERS[address][0] == "en"
         assert f"{'Hello' if english else 'Hallo'} {name}," in text
         assert ("Unsubscribe" if english else "Abmelden") in html
+        # The frame's language is the document's; the German content says it is German.
+        assert f'<html lang="{"en" if english else "de"}"' in html
+        assert ('<div lang="de">' in html) == english
         count = len(EXPECTED[address])
         assert message["Subject"] == (
             f"Präventionskette Ahlen: {count} {'new posts' if english else 'neue Beiträge'}"
@@ -195,3 +203,31 @@ def test_each_reader_gets_the_items_and_frame_they_chose(site: Site, cli: CliRun
         assert {count for _, count in per_item} == {1}
     finally:
         store.close()
+
+
+def test_a_variants_view_in_browser_link_opens_that_variant(site: Site, cli: CliRunner) -> None:
+    """The archive shows the reader's variant (their language, their items), not the issue's
+    own rendering; an unknown variant key shows the own."""
+    import_subscribers(site, cli, "email,name,digests\nemil@example.org,Emil,weekly\n")
+    store = Store.open(site.load().database_url)
+    try:
+        emil = store.subscriber_by_email("emil@example.org")
+        assert emil is not None
+        store.set_reader(emil.id, language="en", timezone=None, topics={"weekly": ["Schule"]})
+    finally:
+        store.close()
+    with running() as server:
+        configure(site, server.port)
+        configure_web(site.config, public_url="http://127.0.0.1:8000")
+        assert cli("-c", site.config, "send", "weekly", "--yes", "--at", AT_TEXT).code == 0
+    text = server.received[0].message.get_body(("plain",)).get_content()
+    link = re.search(r"View in browser: (\S+)", text)
+    assert link is not None, text
+    url = urlsplit(link.group(1))
+    assert url.query.startswith("variant=en")
+    app = create_app(site.config, transport=MemoryTransport(), environ={}, watch=False)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        mine = unescape(client.get(f"{url.path}?{url.query}").text)
+        own = unescape(client.get(f"{url.path}?variant=xx:nothing").text)
+    assert '<html lang="en"' in mine and STADT in mine and JUGEND not in mine
+    assert '<html lang="de"' in own and STADT in own and JUGEND in own

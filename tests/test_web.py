@@ -688,12 +688,18 @@ def test_preview_shows_the_variant_of_a_language_and_a_topic(site: Site) -> None
         at = "at=2017-11-20T08:00:00%2B01:00"
         page = web.client.get(f"/preview/weekly?{at}&lang=en&topics=Schule&view=text")
         assert page.status_code == 200
-        assert '<option value="Beteiligung">Participation</option>' in page.text
+        assert '<input type="checkbox" name="topics" value="Schule" checked> Schule' in page.text
+        assert (
+            '<input type="checkbox" name="topics" value="Beteiligung"> Participation' in page.text
+        )
         text = web.client.get(f"/preview/weekly.txt?{at}&lang=en&topics=Schule").text
         assert SAMPLE_WEEK_TITLES[2] in text  # Stadtführung: Schule
         assert SAMPLE_WEEK_TITLES[0] in text  # Fachkonferenz: none of the topics, for everyone
         assert SAMPLE_WEEK_TITLES[1] not in text  # Ahlen neu denken: Beteiligung
         assert "Hello Jane Doe," in text and "Unsubscribe" in text
+        # Several topics, as the form's checkboxes send them: the items of either.
+        both = web.client.get(f"/preview/weekly.txt?{at}&topics=Schule&topics=Beteiligung").text
+        assert all(title in both for title in SAMPLE_WEEK_TITLES)
         german = web.client.get(f"/preview/weekly.txt?{at}").text
         assert all(title in german for title in SAMPLE_WEEK_TITLES)
         assert "Abmelden" in german

@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,12 @@ from starlette.applications import Starlette
 
 from digest.web.security import hash_password
 from digest.web.serve import proxy_options
+
+with warnings.catch_warnings():  # starlette 1.10 prefers httpx2; httpx works the same here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+__all__ = ["TestClient"]  # for the tests that drive the app without a browser
 
 STAFF_USER = "redaktion"
 STAFF_PASSWORD = "correct horse battery"

@@ -401,6 +401,7 @@ def plan_audience(
             [stored.item for stored in chosen],
             selection.period,
             waiting=len(selection.left_out),  # held back for the next issue, as in the own
+            variant=variant.key,
         )
         variants.append(
             NewVariant(

@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -124,6 +125,7 @@ class Renderer:
         self.site = loaded.config.site
         site_language = catalogue_language(self.site.locale)
         self.language = language or site_language
+        self.site_language = site_language
         locale = self.site.locale if self.language == site_language else self.language
         self.translator = (
             loaded.translator if locale == self.site.locale else translator_for(locale)
@@ -152,13 +154,22 @@ class Renderer:
         self.env.filters["truncate_words"] = truncate
 
     def render(
-        self, digest_name: str, items: Sequence[Item], period: Period, *, waiting: int = 0
+        self,
+        digest_name: str,
+        items: Sequence[Item],
+        period: Period,
+        *,
+        waiting: int = 0,
+        variant: str | None = None,
     ) -> RenderedIssue:
         """``waiting``: items of the period held back for the next issue (the email says
-        how many)."""
+        how many). ``variant``: the key of the reader variant this is (its "view in browser"
+        link opens that variant in the archive, not the issue's own rendering)."""
         digest = self.loaded.digest(digest_name)
         context = self._context(digest_name, items, period)
         context["issue"].update(waiting=waiting, waiting_note=self._waiting_note(waiting))
+        if variant is not None:
+            context["issue"]["view_url"] += "?" + urlencode({"variant": variant})
         subject = single_line(
             self._render_string(digest.subject_for(self.language), context, "subject")
         )
@@ -229,6 +240,9 @@ class Renderer:
             "recipient": PLACEHOLDERS,
             "labels": self.labels,
             "lang": self.language,
+            # Content stays as written, in the site's language: a frame in another language
+            # marks it, so screen readers switch voice (WCAG 3.1.2, language of parts).
+            "content_lang": self.site_language if self.site_language != self.language else "",
             "why_received": self.labels["why_received"].format(
                 digest=digest.title, site=self.site.title
             ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +28,15 @@ from digest.message import Recipient, envelope_sender, make_message_id, message_
 from digest.models import RenderedIssue
 from digest.nextissue import NextPeriod, now_period
 from digest.schedule import Period
-from digest.store import ISSUE_PAUSED, ISSUE_SENDING, NOT_GIVEN, IssueRow, NotGiven, Store
+from digest.store import (
+    ISSUE_PAUSED,
+    ISSUE_SENDING,
+    NOT_GIVEN,
+    IssueRow,
+    NotGiven,
+    Store,
+    VariantRow,
+)
 from digest.store.coordination import WorkSignal
 from digest.transport import Transport, TransportOutcome, default_transport
 
@@ -69,22 +77,44 @@ def issue_mail(loaded: LoadedConfig, store: Store, issue: IssueRow) -> IssueMail
         links_url=loaded.config.site.links_url,
         labels=labels_for(site_locale),
         signer=signer_for(delivery.dkim, loaded.resolve),
-        variants={
-            variant.id: VariantMail(
-                message_template(
-                    loaded,
-                    issue.digest,
-                    RenderedIssue(variant.subject, variant.preheader, variant.html, variant.text),
-                ),
-                labels_for(
-                    site_locale
-                    if variant.language == catalogue_language(site_locale)
-                    else variant.language
-                ),
-            )
-            for variant in store.issue_variants(issue.id)
-        },
+        variants=_IssueVariants(loaded, store, issue),
     )
+
+
+class _IssueVariants(Mapping[int, VariantMail]):
+    """The issue's variants by id, read when delivery starts; one frozen later (a welcome
+    mail's new reader, :mod:`digest.welcome`) is read when a row first asks for it."""
+
+    def __init__(self, loaded: LoadedConfig, store: Store, issue: IssueRow) -> None:
+        self._loaded, self._store, self._issue = loaded, store, issue
+        self._mails = {
+            variant.id: self._mail(variant) for variant in store.issue_variants(issue.id)
+        }
+
+    def _mail(self, variant: VariantRow) -> VariantMail:
+        site_locale = self._loaded.config.site.locale
+        rendered = RenderedIssue(variant.subject, variant.preheader, variant.html, variant.text)
+        return VariantMail(
+            message_template(self._loaded, self._issue.digest, rendered),
+            labels_for(
+                site_locale
+                if variant.language == catalogue_language(site_locale)
+                else variant.language
+            ),
+        )
+
+    def __getitem__(self, variant_id: int) -> VariantMail:
+        if variant_id not in self._mails:
+            for variant in self._store.issue_variants(self._issue.id):
+                if variant.id not in self._mails:
+                    self._mails[variant.id] = self._mail(variant)
+        return self._mails[variant_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._mails)
+
+    def __len__(self) -> int:
+        return len(self._mails)
 
 
 def delivery_options(

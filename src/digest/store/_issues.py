@@ -292,13 +292,14 @@ class IssueStore(ProfileStore):
             )  # fmt: skip
 
     def latest_sent_issue(self, digest: str) -> IssueRow | None:
-        """The newest issue of ``digest`` that went out (status done) with items."""
+        """The newest issue of ``digest`` with items that went out or is going out (a welcome
+        mail flips a done issue back to sending: the next sign-up must still find it)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(issues)
                 .where(
                     issues.c.digest == digest,
-                    issues.c.status == ISSUE_DONE,
+                    issues.c.status.in_((ISSUE_DONE, ISSUE_SENDING)),
                     issues.c.item_count > 0,
                 )
                 .order_by(issues.c.period_end.desc())
@@ -306,10 +307,41 @@ class IssueStore(ProfileStore):
             ).first()
         return None if row is None else IssueRow(**row._mapping)
 
-    def add_late_delivery(self, issue_id: int, subscriber_id: int, message_id: str) -> bool:
+    def add_variant(self, issue_id: int, variant: NewVariant) -> int:
+        """Freeze one more variant of a sent issue (a welcome mail's reader nobody had when
+        it was created); its id. A racing call for the same key gets the same id."""
+        with self.begin() as conn:
+            conn.execute(
+                self.upsert(issue_variants)
+                .values(
+                    issue_id=issue_id,
+                    key=variant.key,
+                    language=variant.language,
+                    item_ids=list(variant.item_ids),
+                    subject=variant.subject,
+                    preheader=variant.preheader,
+                    html=variant.html,
+                    text=variant.text,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[issue_variants.c.issue_id, issue_variants.c.key]
+                )
+            )
+            return int(
+                conn.execute(
+                    select(issue_variants.c.id).where(
+                        issue_variants.c.issue_id == issue_id, issue_variants.c.key == variant.key
+                    )
+                ).scalar_one()
+            )
+
+    def add_late_delivery(
+        self, issue_id: int, subscriber_id: int, message_id: str, variant_id: int | None = None
+    ) -> bool:
         """A pending row of a sent issue for a subscriber who joined after it (a welcome
-        mail), and the issue back to ``sending`` so a sender delivers it. False if the
-        subscriber has a row of it already: each subscriber gets each issue at most once."""
+        mail), sending ``variant_id`` (None: the issue's own rendering), and the issue back to
+        ``sending`` so a sender delivers it. False if the subscriber has a row of it already:
+        each subscriber gets each issue at most once."""
         with self.begin() as conn:
             person = conn.execute(
                 select(subscribers.c.email, subscribers.c.name).where(
@@ -321,7 +353,7 @@ class IssueStore(ProfileStore):
                 .values(
                     issue_id=issue_id, subscriber_id=subscriber_id, email=person.email,
                     name=person.name, message_id=message_id, verp_token=new_verp_token(),
-                    status=PENDING, attempts=0,
+                    status=PENDING, attempts=0, variant_id=variant_id,
                 )
                 .on_conflict_do_nothing(
                     index_elements=[deliveries.c.issue_id, deliveries.c.subscriber_id]

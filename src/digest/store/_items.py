@@ -90,14 +90,18 @@ class ItemStore(StoreBase):
             return set(conn.execute(select(items.c.uid)).scalars())
 
     def issue_items(self, issue_id: int) -> list[Item]:
+        return [item for _, item in self.issue_item_rows(issue_id)]
+
+    def issue_item_rows(self, issue_id: int) -> list[tuple[int, Item]]:
+        """The issue's items in order, each with its id."""
         query = (
-            select(items.c.data)
+            select(items.c.id, items.c.data)
             .join(issue_items, issue_items.c.item_id == items.c.id)
             .where(issue_items.c.issue_id == issue_id)
             .order_by(issue_items.c.position)
         )
         with self.engine.connect() as conn:
-            return [item_from_json(_json(row.data)) for row in conn.execute(query)]
+            return [(row.id, item_from_json(_json(row.data))) for row in conn.execute(query)]
 
     # -- sources
 

@@ -21,9 +21,10 @@ from digest.web.state import web_state
 PUBLISHED = (ISSUE_SENDING, ISSUE_PAUSED, ISSUE_DONE)
 
 
-def neutral_recipient(loaded: LoadedConfig) -> Recipient:
-    """What the archive shows instead of one subscriber's greeting and links."""
-    labels = labels_for(loaded.config.site.locale)
+def neutral_recipient(loaded: LoadedConfig, language: str | None = None) -> Recipient:
+    """What the archive shows instead of one subscriber's greeting and links (in
+    ``language``, a reader variant's; default the site's)."""
+    labels = labels_for(language or loaded.config.site.locale)
     base = loaded.config.site.links_url
     return Recipient(
         email="",
@@ -107,7 +108,15 @@ async def issue_page(request: Request) -> Response:
     issues = published_issues(loaded, await run_in_threadpool(state.store.list_issues, name, 5000))
     for issue in issues:
         if issue_slug(loaded, issue) == slug:
-            html = Splicer(issue.html, escape_html=True).fill(neutral_recipient(loaded))
+            html, language = issue.html, None
+            wanted = request.query_params.get("variant")
+            if wanted:  # a reader variant's "view in browser": that variant (else the own)
+                variants = await run_in_threadpool(state.store.issue_variants, issue.id)
+                for variant in variants:
+                    if variant.key == wanted:
+                        html, language = variant.html, variant.language
+            recipient = neutral_recipient(loaded, language)
+            html = Splicer(html, escape_html=True).fill(recipient)
             return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
     raise HTTPException(404)
 

@@ -117,14 +117,23 @@ def _at(state: WebState, request: Request) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=state.loaded.config.site.tz)
 
 
+def _chosen_topics(request: Request) -> list[str]:
+    """``?topics=Schule,Jugend`` or, from the form's checkboxes, ``?topics=Schule&topics=Jugend``."""
+    given = (
+        part.strip()
+        for value in request.query_params.getlist("topics")
+        for part in value.split(",")
+    )
+    return sorted({topic for topic in given if topic})
+
+
 def _reader(request: Request) -> Profile | None:
-    """The variant asked for: ``?lang=en&topics=Schule,Jugend`` (either may be left out)."""
+    """The variant asked for: a language and topics (either may be left out)."""
     language = request.query_params.get("lang", "")
-    topics = request.query_params.get("topics", "")
+    topics = _chosen_topics(request)
     if not language and not topics:
         return None
-    chosen = frozenset(t.strip() for t in topics.split(",") if t.strip())
-    return Profile(language if language in available_languages() else None, chosen)
+    return Profile(language if language in available_languages() else None, frozenset(topics))
 
 
 def _build(
@@ -221,10 +230,10 @@ async def preview(request: Request) -> Response:
         view = "desktop"
     recipient = sample_recipient(built.loaded, built.issue.language)
     query = {
-        key: request.query_params[key]
-        for key in ("at", "lang", "topics")
-        if request.query_params.get(key)
+        key: request.query_params[key] for key in ("at", "lang") if request.query_params.get(key)
     }
+    if topics := _chosen_topics(request):
+        query["topics"] = ",".join(topics)
     frame_query = dict(query, scheme="dark") if view == "dark" else query
     errors = sum(problem.severity == "error" for problem in built.problems)
     return state.render(
@@ -251,6 +260,7 @@ async def preview(request: Request) -> Response:
         languages=[(code, language_name(code)) for code in available_languages()],
         reader_language=request.query_params.get("lang")
         or catalogue_language(built.loaded.config.site.locale),
+        reader_topics=topics,
     )
 
 

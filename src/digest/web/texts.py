@@ -83,8 +83,10 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "topics_label": t.gettext("Topics in “%(digest)s”", digest="{digest}"),
         "topics_hint": t.gettext("Tick none to get every topic."),
         "variant_label": t.gettext("The issue as a reader gets it"),
-        "variant_topics": t.gettext("Topic chosen"),
-        "variant_all_topics": t.gettext("none (every topic)"),
+        "variant_topics": t.gettext("Topics the reader chose"),
+        "variant_all_topics": t.gettext(
+            "None ticked: a reader who chose no topic gets every item."
+        ),
         "variant_button": t.gettext("Show"),
         "mail_subject": t.gettext("Please confirm your subscription to %(site)s", site="{site}"),
         "mail_greeting": t.gettext("Hello,"),
