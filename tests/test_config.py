@@ -130,6 +130,18 @@ BAD_CONFIGS = {
         '"0 7 * * 8"',
         "digests.weekly.schedule: invalid cron schedule '0 7 * * 8': weekday 8 out of range 0-7",
     ),
+    "bad-deliver-at": (
+        r"^    max_items: 20$",
+        '    max_items: 20\n    deliver_at: "25:00"',
+        'deliver_at: "25:00"',
+        "digests.weekly.deliver_at: time '25:00' not understood (use HH:MM, e.g. 07:00)",
+    ),
+    "deliver-at-midnight-end": (
+        r"^    max_items: 20$",
+        '    max_items: 20\n    deliver_at: "24:00"',
+        'deliver_at: "24:00"',
+        "digests.weekly.deliver_at: time '24:00' not understood (use HH:MM from 00:00 to 23:59)",
+    ),
     "bad-timezone": (
         r"timezone: Europe/Berlin",
         "timezone: Mars/Olympus",
@@ -236,3 +248,12 @@ def test_config_from_environment_then_default(
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         main(["--debug", "-c", str(tmp_path / "nope.yaml"), "check"])
+
+
+def test_deliver_at_may_be_written_without_quotes(site: Site) -> None:
+    """YAML 1.1 reads an unquoted 07:00 as the number 420: it is the time 07:00 all the same."""
+    _replace_line(site, r"^    max_items: 20$", "    max_items: 20\n    deliver_at: 07:00")
+    weekly = site.load().config.digests["weekly"]
+    assert weekly.deliver_at == "07:00"
+    assert weekly.local_time is not None and weekly.local_time.hour == 7
+    assert site.load().config.digests["monthly"].local_time is None

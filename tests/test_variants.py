@@ -140,6 +140,7 @@ def test_each_reader_gets_the_items_and_frame_they_chose(site: Site, cli: CliRun
         assert result.code == 0, result.err
         assert "5 sent" in result.out
         assert "variants: 5 rendered" in result.out
+        assert "1 subscriber(s) get no mail: nothing of their topics in this issue" in result.out
         later = cli("-c", site.config, "send", "weekly", "--yes", "--at", "2017-12-04T08:00+01:00")
         assert later.code == 0, later.err
     got: dict[str, list[str]] = defaultdict(list)

@@ -280,3 +280,30 @@ def test_admin_pages_follow_the_site_language(site: Site) -> None:
             page = web.client.get(path)
             assert page.status_code == 200 and words in page.text, path
             assert '<html lang="en">' in page.text
+
+
+def test_the_dashboard_and_the_issue_page_show_the_rows_waiting_for_local_time(web: Web) -> None:
+    from datetime import UTC, datetime, time
+
+    from digest.localtime import LocalDelivery
+
+    web.clock.now = datetime(2026, 10, 19, 4, 50, tzinfo=UTC)  # 06:50 in Berlin
+    web.subscriber("berlin@example.net")
+    far = web.subscriber("ny@example.net")
+    web.store.set_reader(far.id, language=None, timezone="America/New_York")
+    issue = web.store.create_issue(
+        digest="weekly", period_key="2026-10-19", period_start=None,
+        period_end=web.clock.now, status="sending", subject="S", preheader="", html="<p>x</p>",
+        text="x", item_ids=[], now=web.clock.now, message_id=iter(["<a@x>", "<b@x>"]).__next__,
+        local_delivery=LocalDelivery(time(7, 0), "Europe/Berlin"),
+    )  # fmt: skip
+    web.login()
+    dashboard = web.client.get("/").text
+    waiting = dashboard.split('class="waiting">')[1].split("</dd>")[0]
+    assert waiting.startswith("2 Nachrichten warten auf die örtliche Zustellzeit")
+    assert "07:00" in waiting  # the first, in Berlin at 07:00 (site time)
+    page = web.client.get(f"/issues/{issue.id}").text
+    assert 'id="waiting">2 Nachrichten warten' in page
+    web.clock.now = datetime(2026, 10, 19, 5, 0, tzinfo=UTC)  # Berlin's row is due: not waiting
+    page = web.client.get(f"/issues/{issue.id}").text
+    assert 'id="waiting">1 Nachricht wartet' in page and "13:00" in page

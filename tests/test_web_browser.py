@@ -157,6 +157,8 @@ def test_subscribe_confirm_by_mail_link_makes_subscriber_active(
     page.get_by_role("button", name="Abonnieren").click()
     expect(page.locator("#digests-error")).to_be_visible()
     page.get_by_label("Wochenüberblick").check()
+    # The browser asks for English (Accept-Language); this reader wants German mail and pages.
+    page.get_by_label("Sprache der E-Mails").select_option("de")
     page.keyboard.press("Tab")
     page.get_by_role("button", name="Abonnieren").click()
     expect(page.get_by_role("heading", name="Bitte prüfen Sie Ihr Postfach")).to_be_visible()

@@ -24,7 +24,7 @@ from digest.models import Problem
 from digest.nextissue import NextPeriod
 from digest.render import Renderer
 from digest.size import HTML_SIZE_LIMIT
-from digest.store import SUBSCRIBER_STATES, IssueRow, Store, describe_error
+from digest.store import SUBSCRIBER_STATES, IssueRow, Store, Waiting, describe_error
 
 if TYPE_CHECKING:
     from digest.deliver import DeliveryReport
@@ -496,6 +496,7 @@ def _send(
             period=upcoming.period,
             vet=None if args.force else vet_issue(loaded, digest),
             record_empty=not upcoming.off_schedule,
+            at_once=upcoming.off_schedule,
         )
     progress = SendProgress()
     progress.expect(recipients)
@@ -508,6 +509,7 @@ def _send(
             period=upcoming.period,
             vet=None if args.force else vet_issue(loaded, digest),
             record_empty=not upcoming.off_schedule,
+            at_once=upcoming.off_schedule,  # send now: at once, whatever deliver_at says
             on_result=progress.advance,
             wait_for_retries=args.wait,
         )
@@ -517,7 +519,12 @@ def _send(
     finally:
         progress.close()
     _print_problems(result.prepared.problems)
-    return _report(store, digest, result.prepared.issue, result.report)
+    rows = sum(store.counts(result.prepared.issue.id).values())
+    if result.prepared.created and 0 < rows < recipients:  # the others' topics: no row, no mail
+        print(
+            f"{recipients - rows} subscriber(s) get no mail: nothing of their topics in this issue"
+        )
+    return _report(loaded, store, digest, result.prepared.issue, result.report)
 
 
 def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.Namespace) -> int:
@@ -525,11 +532,13 @@ def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.
     from digest.store import FAILED_TEMP, ISSUE_PAUSED, ISSUE_SENDING, PENDING
 
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
-        return _report(store, issue.digest, issue, None)
+        return _report(loaded, store, issue.digest, issue, None)
     counts = store.counts(issue.id)
+    waiting = store.waiting(issue.id, datetime.now(UTC)).count
+    later = f" ({waiting} of them wait for their local delivery time)" if waiting else ""
     print(
         f"{issue.digest}: issue {issue.period_key}: {issue.item_count} item(s), "
-        f"{counts[PENDING] + counts[FAILED_TEMP]} message(s) to resume"
+        f"{counts[PENDING] + counts[FAILED_TEMP]} message(s) to resume{later}"
     )
     print(f"subject: {issue.subject}")
     if not _confirm(args):
@@ -556,10 +565,16 @@ def _resume(loaded: LoadedConfig, store: Store, issue: IssueRow, args: argparse.
         )
     finally:
         progress.close()
-    return _report(store, issue.digest, issue, report)
+    return _report(loaded, store, issue.digest, issue, report)
 
 
-def _report(store: Store, digest: str, issue: IssueRow, report: DeliveryReport | None) -> int:
+def _report(
+    loaded: LoadedConfig,
+    store: Store,
+    digest: str,
+    issue: IssueRow,
+    report: DeliveryReport | None,
+) -> int:
     from digest.deliver import raise_for_report
     from digest.overview import report_summary
     from digest.store import ISSUE_DONE, SENT
@@ -580,8 +595,23 @@ def _report(store: Store, digest: str, issue: IssueRow, report: DeliveryReport |
             f"deferred messages retry from {report.next_retry_at.isoformat(timespec='seconds')}: "
             f"run 'digest send {digest}' again or keep 'digest run' going"
         )
+    if report.waiting and not report.paused:
+        print(_waiting_line(loaded, digest, report.waiting, "digest run"))
     raise_for_report(report, digest)
     return 0
+
+
+def _waiting_line(loaded: LoadedConfig, digest: str, waiting: Waiting, keep: str) -> str:
+    """``N message(s) wait for their local 07:00, from ... to ...; keep 'digest run' going``
+    (times in the site's zone)."""
+    zone = loaded.config.site.tz
+    first, last = waiting.first, waiting.last
+    assert first is not None and last is not None
+    span = _iso(first.astimezone(zone))
+    if last != first:
+        span = f"from {span} to {_iso(last.astimezone(zone))}"
+    local = loaded.digest(digest).deliver_at or "delivery time"
+    return f"{waiting.count} message(s) wait for their local {local}, {span}; keep '{keep}' going"
 
 
 def _send_test_copy(
@@ -719,6 +749,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  last issue: {latest.period_key} [{latest.status}] {latest.item_count} item(s); "
                 f"{row.summary or 'no deliveries'}{note}"
             )
+        for issue, waiting in row.waiting:
+            assert waiting.first is not None
+            local = row.config.deliver_at or "delivery time"
+            print(
+                f"  waiting {issue.period_key}: {waiting.count} message(s) for their local "
+                f"{local}; next {_iso(waiting.first.astimezone(loaded.config.site.tz))}"
+            )
         for key, counts in row.feedback:
             print(f"  bounces and complaints {key}: {describe_feedback(counts)}")
     for source in sorted(status.sources, key=lambda source: source.name):
@@ -743,6 +780,7 @@ def _enqueue(
     period: Period | None = None,
     vet: Vet | None = None,
     record_empty: bool = True,
+    at_once: bool = False,
 ) -> int:
     """Create (or find) the issue, already confirmed and checked, and leave its delivery to
     the ``digest worker`` processes."""
@@ -750,7 +788,14 @@ def _enqueue(
     from digest.store import ISSUE_DONE, ISSUE_EMPTY, ISSUE_SENDING, PENDING
 
     result = enqueue_digest(
-        loaded, store, digest, at, period=period, vet=vet, record_empty=record_empty
+        loaded,
+        store,
+        digest,
+        at,
+        period=period,
+        vet=vet,
+        record_empty=record_empty,
+        at_once=at_once,
     )
     _print_problems(result.prepared.problems)
     issue = store.issue_by_id(result.prepared.issue.id)
@@ -761,6 +806,9 @@ def _enqueue(
     elif issue.status == ISSUE_SENDING:
         due = store.counts(issue.id)[PENDING]
         print(f"{digest}: issue {issue.period_key} enqueued: {due} message(s) for 'digest worker'")
+        waiting = store.waiting(issue.id, datetime.now(UTC))
+        if waiting:
+            print(_waiting_line(loaded, digest, waiting, "digest worker"))
     else:
         print(f"{digest}: not enqueued")
         return 1

@@ -44,6 +44,7 @@ from digest.store import (
     WORKER_LEASE,
     DeliveryRow,
     IssueRow,
+    Waiting,
     describe_error,
 )
 from digest.transport import (
@@ -91,6 +92,8 @@ class DeliveryLedger(Protocol):
     ) -> None: ...
     def counts(self, issue_id: int | None = None) -> dict[str, int]: ...
     def next_retry_at(self, issue_id: int) -> datetime | None: ...
+    def waiting(self, issue_id: int, now: datetime) -> Waiting: ...
+    def next_due_at(self, issue_id: int, now: datetime) -> datetime | None: ...
     def issue_status(self, issue_id: int) -> tuple[str, str | None]: ...
 
 
@@ -145,7 +148,7 @@ class DeliveryOptions:
     connections: int = 1
     rate_limit: float = 0.0  # messages per second over all connections; 0 = unlimited
     batch_size: int = 100  # rows per claim: a claim costs ~2 ms, a row ~0.05 ms
-    wait_for_retries: float = 0.0  # seconds a run may wait for a due retry before it returns
+    wait_for_retries: float = 0.0  # seconds a run may wait for a retry or waiting row to be due
     retry_deadline: datetime | None = None  # no 4xx retries after this (the next period)
     lease: timedelta = WORKER_LEASE  # a claim's lease; the sender stops after half of it
 
@@ -157,6 +160,9 @@ class DeliveryReport:
     paused: str | None = None
     error: str | None = None
     next_retry_at: datetime | None = None
+    # pending rows waiting for their reader's local delivery time (``deliver_at``): not
+    # failures; the issue stays ``sending`` until they are sent too
+    waiting: Waiting = field(default_factory=Waiting)
 
     @property
     def complete(self) -> bool:
@@ -249,7 +255,7 @@ class IssueDelivery:
             self._run_pass()
             if self.fatal or self.pause_reason or self.stop.is_set() or self.lease_lost:
                 return
-            due = self.store.next_retry_at(self.issue.id)
+            due = self.store.next_due_at(self.issue.id, self.clock())  # retry or local time
             if due is None:
                 return
             wait = (due - self.clock()).total_seconds()
@@ -507,6 +513,7 @@ class IssueDelivery:
             issue_id=self.issue.id,
             counts=self.store.counts(self.issue.id),
             next_retry_at=self.store.next_retry_at(self.issue.id),
+            waiting=self.store.waiting(self.issue.id, self.clock()),
         )
 
 

@@ -31,6 +31,7 @@ from digest.config import LoadedConfig
 from digest.errors import DigestError, SourceError
 from digest.filters import ItemFilter
 from digest.firstfetch import is_first_fetch_archive, source_starts
+from digest.localtime import LocalDelivery
 from digest.message import make_message_id, sender_domain
 from digest.models import Collection, Item, Problem, RenderedIssue
 from digest.render import Renderer
@@ -275,6 +276,7 @@ def prepare_issue(
     vet: Vet | None = None,
     after: int | NotGiven | None = NOT_GIVEN,
     record_empty: bool = True,
+    at_once: bool = False,
 ) -> PreparedIssue:
     """Create, or find, the issue for the period that ends at the last fire at or before
     ``as_of`` (or for ``period``: a send-now cut). Idempotent: a second call (or a racing
@@ -290,7 +292,10 @@ def prepare_issue(
     caller saw (None: none yet); if another issue was created since, the request is a
     repeat (a double click) and is refused in the same transaction that would create it.
     Without ``record_empty`` (send now) an issue with nothing to send is not recorded:
-    :class:`NothingToSend`."""
+    :class:`NothingToSend`.
+
+    A digest with ``deliver_at`` gives each new row its reader's local delivery time (see
+    :mod:`digest.localtime`), unless ``at_once`` (staff's send now: everyone at once)."""
     period = period or loaded.schedule(digest_name).period_ending(as_of)
     existing = store.get_issue(digest_name, period.key)
     if existing is not None:
@@ -346,6 +351,7 @@ def prepare_issue(
             start=selection.start,
             after=after,
             audience=audience,
+            local_delivery=None if at_once else local_delivery(loaded, digest_name),
         )
     except IssueExists:
         found = store.get_issue(digest_name, period.key)
@@ -357,6 +363,12 @@ def prepare_issue(
             raise
         return PreparedIssue(found, created=False, problems=problems)
     return PreparedIssue(issue, created=True, problems=problems)
+
+
+def local_delivery(loaded: LoadedConfig, digest_name: str) -> LocalDelivery | None:
+    """The digest's ``deliver_at`` as the store applies it (None: rows go at once)."""
+    at = loaded.digest(digest_name).local_time
+    return None if at is None else LocalDelivery(at, loaded.config.site.timezone)
 
 
 def _repeat_message(digest_name: str, latest: IssueRow | None) -> str:

@@ -1,6 +1,7 @@
 """What ``digest status`` and the staff dashboard show, computed once: per digest its schedule,
 next fire, catch-up, subscribers, unsent items, latest issue with its delivery counts and the
-recent issues' bounces and complaints; the sources' health; the deliveries in doubt. Typed values only: the CLI and the web present them.
+recent issues' bounces and complaints, the rows waiting for their local delivery time; the
+sources' health; the deliveries in doubt. Typed values only: the CLI and the web present them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from digest.config import DigestConfig, LoadedConfig
 from digest.health import describe_state
 from digest.models import SourceState
 from digest.plan import describe_catch_up
-from digest.store import DeliveryRow, IssueRow, Store
+from digest.store import ISSUE_PAUSED, ISSUE_SENDING, DeliveryRow, IssueRow, Store, Waiting
 
 FEEDBACK_ISSUES = 5  # recent issues whose bounces and complaints are shown
 
@@ -35,6 +36,9 @@ class DigestOverview:
     # Recent issues that had bounces, complaints or delay notices: (period key, counts by
     # kind: hard, soft, complaint, delayed), newest first.
     feedback: tuple[tuple[str, Mapping[str, int]], ...] = ()
+    # Unfinished issues with rows waiting for their readers' local delivery time (deliver_at),
+    # oldest first: how many, and when the next and the last go.
+    waiting: tuple[tuple[IssueRow, Waiting], ...] = ()
 
     @property
     def summary(self) -> str:
@@ -90,6 +94,14 @@ def report_summary(counts: Mapping[str, int], t: Translator | None = None) -> st
     return words.report_summary(t or default_translator(), counts)
 
 
+def issue_waiting(store: Store, issue: IssueRow, now: datetime) -> Waiting:
+    """The issue's rows waiting for their readers' local delivery time (none once it is no
+    longer being sent)."""
+    if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
+        return Waiting()
+    return store.waiting(issue.id, now)
+
+
 def overview(
     loaded: LoadedConfig, store: Store, now: datetime, t: Translator | None = None
 ) -> Overview:
@@ -103,6 +115,11 @@ def overview(
         recent = store.list_issues(name, limit=FEEDBACK_ISSUES)
         by_issue = store.feedback_counts([issue.id for issue in recent])
         feedback = tuple((i.period_key, by_issue[i.id]) for i in recent if by_issue[i.id])
+        waiting = tuple(
+            (issue, found)
+            for issue in store.unfinished_issues(name)
+            if (found := issue_waiting(store, issue, now))
+        )
         digests.append(
             DigestOverview(
                 name=name,
@@ -115,6 +132,7 @@ def overview(
                 latest=latest,
                 counts=counts,
                 feedback=feedback,
+                waiting=waiting,
             )
         )
     states = store.source_states()

@@ -57,7 +57,10 @@ class Runner:
         stop: threading.Event | None = None,
         started_at: datetime | None = None,
         paused_retry: timedelta = PAUSED_RETRY,
+        wake_at: Callable[[datetime], None] | None = None,
     ) -> None:
+        """``wake_at`` is told, after each tick, when the next row of an unfinished issue
+        comes due (a retry, a reader's local delivery time): the scheduler wakes then."""
         self.loaded = loaded
         self.store = store
         self.clock = clock
@@ -65,6 +68,7 @@ class Runner:
         self.stop = stop or threading.Event()
         self.started_at = started_at or clock()
         self.paused_retry = paused_retry
+        self.wake_at = wake_at
         self.lock = threading.Lock()
         self._paused_tried: dict[int, datetime] = {}
         self._waiting: set[tuple[str, str]] = set()
@@ -90,8 +94,28 @@ class Runner:
                     self._notify_once(name, failed_subject, "", str(exc))
                 except Exception:  # one bad digest or a database hiccup must not end the process
                     log.exception("%s: unexpected error; trying again at the next tick", name)
+            self._plan_wake()
         finally:
             self.lock.release()
+
+    def next_due(self) -> datetime | None:
+        """When the next row of an unfinished issue comes due that is not due now."""
+        now = self.clock()
+        times = [self.store.next_due_at(issue.id, now) for issue in self.store.unfinished_issues()]
+        # a retry already due but not sent (a closed send window) is the timer's: no wake-up
+        # in the past, which would tick again at once
+        return min((t for t in times if t is not None and t > now), default=None)
+
+    def _plan_wake(self) -> None:
+        if self.wake_at is None or self.stop.is_set():
+            return
+        try:
+            due = self.next_due()
+        except Exception:  # the timer tick looks again
+            log.exception("cannot read when the next waiting message is due")
+            return
+        if due is not None:
+            self.wake_at(due)
 
     def run_digest(self, name: str) -> None:
         config = self.loaded.digest(name)
@@ -214,16 +238,20 @@ class Runner:
             counts = self.store.counts(issue.id)
             retry_at = self.store.next_retry_at(issue.id)
             retry_due = retry_at is not None and retry_at <= now
+            waiting = self.store.waiting(issue.id, now).count if counts[PENDING] else 0
+            due = counts[PENDING] - waiting  # pending rows whose local time has come
             finished = not (counts[PENDING] or counts[SENDING] or counts[FAILED_TEMP])
-            if not (counts[PENDING] or counts[SENDING] or retry_due or finished):
-                return  # only retries that are not due yet
+            if not (due or counts[SENDING] or retry_due or finished):
+                return  # only retries, or readers' local times, that are not due yet
             log.info(
-                "%s: issue %s unfinished (%d pending, %d interrupted, %d retry due); resuming",
+                "%s: issue %s unfinished (%d due, %d interrupted, %d retry due, %d waiting for "
+                "their local time); resuming",
                 name,
                 issue.period_key,
-                counts[PENDING],
+                due,
                 counts[SENDING],
                 counts[FAILED_TEMP] if retry_due else 0,
+                waiting,
             )
         report = deliver_issue(
             self.loaded,
@@ -250,6 +278,15 @@ class Runner:
             log.info("%s: issue %s done: %s", name, key, summary)
         elif self.stop.is_set():
             log.info("%s: issue %s stopped: %s; resumes at the next start", name, key, summary)
+        elif report.waiting and report.waiting.first is not None:
+            log.info(
+                "%s: issue %s: %s; %d message(s) wait for their local time, next %s",
+                name,
+                key,
+                summary,
+                report.waiting.count,
+                report.waiting.first.isoformat(timespec="seconds"),
+            )
         elif report.next_retry_at is not None:
             log.info(
                 "%s: issue %s: %s; retries from %s",

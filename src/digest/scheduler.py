@@ -5,7 +5,9 @@ APScheduler 3 only wakes the process up: one cron job per digest (in the digest'
 timer). Every wake-up runs the same :meth:`Runner.tick`, which asks the *ledger* what to do:
 
 1. unfinished issues (``sending`` after a crash or SIGTERM, ``paused`` after an SMTP outage,
-   ``failed_temp`` rows whose retry time has come) are resumed;
+   ``failed_temp`` rows whose retry time has come, rows whose reader's local delivery time
+   has come) are resumed; after each tick a one-off job is set for the instant the next
+   waiting row comes due, so a 07:00 delivery goes at 07:00, not at the next timer tick;
 2. the periods due are the schedule's fire times after the latest issue's cutoff, up to now;
    the digest's ``catch_up`` policy decides what to make of more than one (see
    :func:`plan_catch_up`) and every send goes through :func:`digest.send.send_digest`, the path
@@ -43,6 +45,7 @@ from typing import Any
 from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.bounces.service import poll_for_run
@@ -105,6 +108,21 @@ def build_scheduler(
     loaded: LoadedConfig, runner: Runner, interval: float = DEFAULT_INTERVAL
 ) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
+
+    def wake_at(when: datetime) -> None:
+        """A tick when the next waiting row comes due (a reader's local delivery time, a
+        retry): sent on time, not at the next timer tick. One job per instant."""
+        scheduler.add_job(
+            runner.tick,
+            DateTrigger(run_date=when, timezone=UTC),
+            args=("due",),
+            id=f"ledger-due:{when.isoformat()}",
+            name="rows coming due",
+            replace_existing=True,
+            **JOB_OPTIONS,
+        )
+
+    runner.wake_at = wake_at
     for name in loaded.config.digests:
         scheduler.add_job(
             runner.tick,

@@ -158,11 +158,13 @@ def send_digest(
     vet: Vet | None = None,
     after: int | NotGiven | None = NOT_GIVEN,
     record_empty: bool = True,
+    at_once: bool = False,
 ) -> SendResult:
     """Create or resume the issue of the period ending at ``as_of`` (or of ``period``, a
     send-now cut) and deliver what is due; ``clock`` stamps what happens (fetched, created,
     sent). ``on_prepared`` may return False to stop before anything is sent. ``vet`` and
-    ``after`` go to :func:`prepare_issue` (error findings and repeats refuse the issue).
+    ``after`` go to :func:`prepare_issue` (error findings and repeats refuse the issue),
+    and ``at_once`` (a send now: the digest's ``deliver_at`` does not apply).
 
     A new issue needs an active subscriber: without one nothing is created
     (:class:`NoSubscribers`), so the items wait for the first subscriber."""
@@ -182,6 +184,7 @@ def send_digest(
         vet=vet,
         after=after,
         record_empty=record_empty,
+        at_once=at_once,
     )
     issue = prepared.issue
     if issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
@@ -212,11 +215,12 @@ def enqueue_digest(
     period: Period | None = None,
     vet: Vet | None = None,
     record_empty: bool = True,
+    at_once: bool = False,
 ) -> SendResult:
     """``digest send --enqueue``: create (or find) the issue of the period ending at
     ``as_of`` (or of ``period``) and leave its delivery to the ``digest worker`` processes,
     woken at once (NOTIFY on PostgreSQL; SQLite workers find it at their next poll).
-    ``vet`` and ``record_empty`` as for :func:`send_digest`."""
+    ``vet``, ``record_empty`` and ``at_once`` as for :func:`send_digest`."""
     prepared = prepare_issue(
         loaded,
         store,
@@ -226,6 +230,7 @@ def enqueue_digest(
         period=period,
         vet=vet,
         record_empty=record_empty,
+        at_once=at_once,
     )
     if prepared.issue.status not in (ISSUE_SENDING, ISSUE_PAUSED):
         return SendResult(prepared, None)

@@ -4,9 +4,10 @@ Any number of workers, on any machines sharing the PostgreSQL store (or processe
 machine sharing a SQLite file), claim the due deliveries of every issue in state ``sending``
 (``digest send DIGEST --enqueue`` and the scheduler create them; a plain ``digest send``
 delivers in-process and workers help). They wake when work arrives (LISTEN/NOTIFY on
-PostgreSQL, a poll every ``store.poll_seconds`` on SQLite and as a fallback), rescue the rows
-of workers whose lease ran out, and stop cleanly when ``stop`` is set (SIGTERM): the message
-in hand is finished, the rest of each batch given back.
+PostgreSQL, a poll every ``store.poll_seconds`` on SQLite and as a fallback) and when a row
+waiting for its reader's local delivery time (``deliver_at``) or its retry comes due, rescue
+the rows of workers whose lease ran out, and stop cleanly when ``stop`` is set (SIGTERM): the
+message in hand is finished, the rest of each batch given back.
 
 Connections per worker process: up to ``store.pool_size`` pooled, plus one per sender thread
 (``--connections``, default ``delivery.smtp.connections``), plus one listening for work.
@@ -67,7 +68,7 @@ def run_worker(
                 log.info("worker %s: waiting for work", lease.worker)
                 while not stop.is_set() and lease.valid:
                     if not _round(loaded, store, lease, stop, stats, connections, transport, clock):
-                        wake.wait(settings.poll_seconds)
+                        wake.wait(_idle_wait(store, clock, settings.poll_seconds))
                 if not stop.is_set():  # stale or rescued: a new registration, new claims
                     log.warning("worker %s: lost its lease; registering again", lease.worker)
     finally:
@@ -151,6 +152,19 @@ def _round(
             stats.issues += 1
             _log_report(issue.digest, issue.period_key, report, len(counted))
     return stats.results > before
+
+
+def _idle_wait(store: Store, clock: Clock, poll: float) -> float:
+    """Seconds to wait for work: the poll interval, or less when a row of an issue being
+    sent comes due sooner (a retry, a reader's local delivery time)."""
+    now = clock()
+    try:
+        due = [store.next_due_at(issue.id, now) for issue in store.unfinished_issues()]
+    except Exception as exc:  # the database is busy or away: poll as usual
+        log.debug("cannot read the next due time: %s", exc)
+        return poll
+    soon = [(t - now).total_seconds() for t in due if t is not None and t > now]
+    return max(min([poll, *soon]), 0.05)
 
 
 def _log_report(digest: str, period: str, report: DeliveryReport, handled: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import time
 from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -28,6 +29,7 @@ from digest.errors import HeaderError
 from digest.fields import StrictModel
 from digest.filters import FilterFields
 from digest.headers import check_header_value, parse_mailbox
+from digest.localtime import parse_deliver_at
 from digest.sources.base import SourceEntry
 from digest.sources.registry import ENTRY_MODELS
 from digest.window import SendWindow
@@ -186,6 +188,12 @@ class DigestConfig(FilterFields):
         description="latest: a subscriber who confirms a sign-up gets the latest sent issue "
         "at once (default: nothing until the next issue).",
     )
+    deliver_at: ClockText | None = Field(
+        default=None,
+        description="Local delivery time (HH:MM): each reader gets the issue at the first such "
+        "time in their own time zone (default site.timezone) at or after the issue's cutoff; "
+        "'digest run' sends the rows as they come due. A send now goes out at once.",
+    )
     topics: dict[str, str | dict[str, str]] = Field(
         default_factory=dict,
         description="Item tags readers may choose ({tag: label}); a label is a string or one "
@@ -200,6 +208,18 @@ class DigestConfig(FilterFields):
                 raise ValueError("give a subject, or one per language")
             _check_languages(value)
         return value
+
+    @field_validator("deliver_at")
+    @classmethod
+    def _deliver_at(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_deliver_at(value)  # raises ValueError with the reason
+        return value
+
+    @property
+    def local_time(self) -> time | None:
+        """``deliver_at`` as a time of day (None: send at once)."""
+        return None if self.deliver_at is None else parse_deliver_at(self.deliver_at)
 
     @field_validator("topics")
     @classmethod

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from digest.store._issues import IssueStore
-from digest.store.rows import DeliveryRow, IssueRow
+from digest.store.rows import DeliveryRow, IssueRow, Waiting
 from digest.store.schema import (
     DELIVERY_STATES,
     FAILED_PERM,
@@ -59,10 +59,14 @@ class DeliveryStore(IssueStore):
         worker's heartbeat extends it). Recipients who unsubscribed meanwhile are marked
         skipped instead. SQLite serialises claims with BEGIN IMMEDIATE; PostgreSQL uses
         FOR UPDATE SKIP LOCKED so several workers never take the same row."""
-        # Pending rows first, then due retries: each an index range in id order (an OR of
-        # the two would scan every row of the issue, sent ones included).
+        # Pending rows to send at once first, then pending rows whose local time has come
+        # (``not_before``), then due retries: each an index range of ``ix_deliveries_claim``
+        # read in its order (an OR of them would scan every row of the issue, sent ones and
+        # ones still waiting included).
+        pending = and_(deliveries.c.issue_id == issue_id, deliveries.c.status == PENDING)
         for due in (
-            and_(deliveries.c.issue_id == issue_id, deliveries.c.status == PENDING),
+            and_(pending, deliveries.c.not_before.is_(None)),
+            and_(pending, deliveries.c.not_before <= now),
             and_(
                 deliveries.c.issue_id == issue_id,
                 deliveries.c.status == FAILED_TEMP,
@@ -91,7 +95,7 @@ class DeliveryStore(IssueStore):
             )
             .add_columns(subscriptions.c.digest.label("still_subscribed"))
             .where(due)
-            .order_by(deliveries.c.id)
+            .order_by(deliveries.c.not_before, deliveries.c.id)  # the index's order
             .limit(limit)
         )
         if not self.is_sqlite:
@@ -334,6 +338,41 @@ class DeliveryStore(IssueStore):
             None if value is None else value.replace(tzinfo=UTC) if value.tzinfo is None else value
         )
 
+    def next_due_at(self, issue_id: int, now: datetime) -> datetime | None:
+        """When the issue's next row comes due that is not due at ``now``: a deferred retry
+        or a row waiting for its reader's local time (None: neither)."""
+        with self.engine.connect() as conn:  # the first entry of an index range
+            first = conn.execute(
+                select(deliveries.c.not_before)
+                .where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.status == PENDING,
+                    deliveries.c.not_before > now,
+                )
+                .order_by(deliveries.c.not_before)
+                .limit(1)
+            ).scalar()
+        times = [self.next_retry_at(issue_id), _aware(first)]
+        return min((t for t in times if t is not None), default=None)
+
+    def waiting(self, issue_id: int, now: datetime) -> Waiting:
+        """The issue's pending rows whose not-before time is still ahead of ``now``: one
+        range of the claim index, however many rows went out before."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    func.count(),
+                    func.min(deliveries.c.not_before),
+                    func.max(deliveries.c.not_before),
+                ).where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.status == PENDING,
+                    deliveries.c.not_before > now,
+                )
+            ).one()
+        count, first, last = row
+        return Waiting(int(count), _aware(first), _aware(last)) if count else Waiting()
+
     def in_doubt(self, digest: str | None = None) -> list[tuple[IssueRow, DeliveryRow]]:
         query = (
             select(deliveries, subscribers.c.token, issues.c.digest.label("issue_digest"))
@@ -458,6 +497,16 @@ _BIND_TIME: defaultdict[str, Callable[[datetime], Any]] = defaultdict(
 def new_worker_id() -> str:
     """host:pid:random: unique, and readable in pg_stat_activity (application_name)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate's datetime (SQLite hands back min/max as text, bypassing the column
+    type) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    func,
     insert,
     select,
     text,
@@ -17,8 +18,17 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from digest.bounces.verp import new_token as new_verp_token
+from digest.localtime import LocalDelivery
 from digest.store._profiles import ProfileStore
-from digest.store.rows import NOT_GIVEN, IssueExists, IssueRow, NewVariant, NotGiven, VariantRow
+from digest.store.rows import (
+    NOT_GIVEN,
+    IssueExists,
+    IssueRow,
+    NewVariant,
+    NotGiven,
+    VariantCount,
+    VariantRow,
+)
 from digest.store.schema import (
     ISSUE_DONE,
     ISSUE_PAUSED,
@@ -38,10 +48,11 @@ from digest.variants import Profile
 _PAGE = 5000
 _PG_INSERT_DELIVERIES = text(
     "INSERT INTO deliveries (issue_id, subscriber_id, email, name, message_id, verp_token, "
-    "variant_id, status, attempts) "
-    f"SELECT :issue, s, e, n, m, v, w, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
+    "variant_id, not_before, status, attempts) "
+    f"SELECT :issue, s, e, n, m, v, w, b, '{PENDING}', 0 FROM unnest(CAST(:ids AS integer[]), "
     "CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:message_ids AS text[]), "
-    "CAST(:verp_tokens AS text[]), CAST(:variants AS integer[])) AS u(s, e, n, m, v, w)"
+    "CAST(:verp_tokens AS text[]), CAST(:variants AS integer[]), "
+    "CAST(:not_befores AS timestamp[])) AS u(s, e, n, m, v, w, b)"
 )
 
 
@@ -110,10 +121,13 @@ class IssueStore(ProfileStore):
         start: tuple[datetime, datetime] | None = None,
         after: int | NotGiven | None = NOT_GIVEN,
         audience: Audience | None = None,
+        local_delivery: LocalDelivery | None = None,
     ) -> IssueRow:
         """Freeze an issue with its items, its variants (``audience``) and one pending
         delivery per active subscriber who gets mail, in one transaction. Without an
-        ``audience`` every subscriber gets the issue's own rendering. Raises
+        ``audience`` every subscriber gets the issue's own rendering. With ``local_delivery``
+        (the digest's ``deliver_at``) each row waits for its reader's local time at or after
+        ``period_end`` (its ``not_before``); without, every row goes at once. Raises
         :class:`IssueExists` if the period already has one, or if ``after`` (the id of the
         latest issue the caller saw, None for none) is given and another issue of the digest
         was created since: a repeated "send now"."""
@@ -177,7 +191,8 @@ class IssueStore(ProfileStore):
                         .returning(issue_variants.c.id)
                     ).scalar_one()
             if status == ISSUE_SENDING:
-                self._add_deliveries(conn, issue_id, digest, message_id, audience, ids)
+                not_before = _NotBefore(local_delivery, period_end)
+                self._add_deliveries(conn, issue_id, digest, message_id, audience, ids, not_before)
         return self.issue_by_id(int(issue_id))
 
     def _check_latest(self, conn: Connection, digest: str, after: int | None) -> None:
@@ -215,6 +230,36 @@ class IssueStore(ProfileStore):
             for r in rows
         ]
 
+    def variant_counts(self, issue_id: int) -> list[VariantCount]:
+        """The issue's renderings with their number of items and of recipients: its own first
+        (the rows with no variant), then each variant. One GROUP BY over the issue's rows."""
+        with self.engine.connect() as conn:
+            recipients: dict[int | None, int] = {
+                variant_id: int(count)
+                for variant_id, count in conn.execute(
+                    select(deliveries.c.variant_id, func.count())
+                    .where(deliveries.c.issue_id == issue_id)
+                    .group_by(deliveries.c.variant_id)
+                )
+            }
+            own_items = conn.execute(
+                select(func.count())
+                .select_from(issue_items)
+                .where(issue_items.c.issue_id == issue_id)
+            ).scalar_one()
+            variants = conn.execute(
+                select(issue_variants.c.id, issue_variants.c.language, issue_variants.c.item_ids)
+                .where(issue_variants.c.issue_id == issue_id)
+                .order_by(issue_variants.c.id)
+            ).all()
+        return [
+            VariantCount(None, None, int(own_items), recipients.get(None, 0)),
+            *(
+                VariantCount(row.id, row.language, len(row.item_ids), recipients.get(row.id, 0))
+                for row in variants
+            ),
+        ]
+
     def _add_deliveries(
         self,
         conn: Connection,
@@ -223,6 +268,7 @@ class IssueStore(ProfileStore):
         message_id: Callable[[], str],
         audience: Audience | None,
         variant_ids: dict[str, int],
+        not_before: _NotBefore,
     ) -> None:
         """One pending row per active subscriber who gets mail, in keyset pages: a million
         recipients never sit in memory at once. PostgreSQL takes each page as arrays in one
@@ -235,6 +281,7 @@ class IssueStore(ProfileStore):
                     subscribers.c.email,
                     subscribers.c.name,
                     subscribers.c.language,
+                    subscribers.c.timezone,
                 )
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
                 .where(
@@ -275,6 +322,7 @@ class IssueStore(ProfileStore):
                         "message_ids": [message_id() for _ in recipients],
                         "verp_tokens": [new_verp_token() for _ in recipients],
                         "variants": variants,
+                        "not_befores": [not_before.naive(row.timezone) for row in recipients],
                     },
                 )
                 continue
@@ -285,7 +333,8 @@ class IssueStore(ProfileStore):
                         "issue_id": issue_id, "subscriber_id": row.id, "email": row.email,
                         "name": row.name, "message_id": message_id(),
                         "verp_token": new_verp_token(), "variant_id": variant,
-                        "status": PENDING, "attempts": 0,
+                        "not_before": not_before.at(row.timezone), "status": PENDING,
+                        "attempts": 0,
                     }
                     for row, variant in zip(recipients, variants, strict=True)
                 ],
@@ -375,3 +424,25 @@ class IssueStore(ProfileStore):
             values["completed_at"] = now
         with self.begin() as conn:
             conn.execute(update(issues).where(issues.c.id == issue_id).values(**values))
+
+
+class _NotBefore:
+    """Each reader's not-before time for a new issue (None: at once), computed once per time
+    zone: a million readers share a few dozen zones."""
+
+    def __init__(self, local: LocalDelivery | None, cutoff: datetime) -> None:
+        self.local = local
+        self.cutoff = cutoff
+        self._by_zone: dict[str | None, datetime | None] = {}
+
+    def at(self, zone: str | None) -> datetime | None:
+        if self.local is None:
+            return None
+        if zone not in self._by_zone:
+            self._by_zone[zone] = self.local.not_before(zone, self.cutoff)
+        return self._by_zone[zone]
+
+    def naive(self, zone: str | None) -> datetime | None:
+        """:meth:`at` as naive UTC (the PostgreSQL array insert binds no type decorator)."""
+        value = self.at(zone)
+        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,19 @@ def _ids_among(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
     if conn.dialect.name == "sqlite":
         return column.in_(bindparam("ids_among", list(ids), expanding=True))
     return column == any_(bindparam("ids_among", list(ids), type_=ARRAY(Integer)))
+
+
+def replace_topics(
+    conn: Connection, subscriber_id: int, digest: str, chosen: Iterable[str]
+) -> None:
+    """Make ``chosen`` the subscriber's topics for ``digest`` (empty: every topic)."""
+    write_readers(
+        conn,
+        ReaderWrites(
+            topics=[(subscriber_id, digest, tuple(dict.fromkeys(chosen)))],
+            stale=[(subscriber_id, digest)],
+        ),
+    )
 
 
 class ProfileStore(StoreBase):

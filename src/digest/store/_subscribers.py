@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from digest.store._base import StoreBase
-from digest.store._profiles import ReaderWrites, plan_readers, write_readers
+from digest.store._profiles import ReaderWrites, plan_readers, replace_topics, write_readers
 from digest.store.rows import (
     Consent,
     ImportCounts,
@@ -335,9 +335,13 @@ class SubscriberStore(StoreBase):
         form_url: str,
         consent_version: str,
         language: str | None = None,
+        topics: Mapping[str, Sequence[str]] | None = None,
     ) -> Consent:
-        """Record a sign-up request; it becomes a subscription only by :meth:`confirm_consent`."""
+        """Record a sign-up request; it becomes a subscription only by :meth:`confirm_consent`.
+        ``topics``: per digest asked for that declares topics, the ones ticked (none: every
+        topic); confirming makes them the subscriber's choice for those digests."""
         token = new_token()
+        ticked = {d: list(dict.fromkeys(t)) for d, t in (topics or {}).items()}
         with self.begin() as conn:
             conn.execute(
                 insert(consents).values(
@@ -345,6 +349,7 @@ class SubscriberStore(StoreBase):
                     requested_at=now, expires_at=expires_at, request_ip=request_ip,
                     request_user_agent=request_user_agent[:500], form_url=form_url,
                     consent_version=consent_version, language=language,
+                    topics=ticked or None,
                 )
             )  # fmt: skip
         consent = self.consent_by_token(token)
@@ -377,13 +382,17 @@ class SubscriberStore(StoreBase):
         subscriber, _ = self.add_subscriber(
             consent.email, consent.name, consent.digests, now, status=SUBSCRIBER_ACTIVE
         )
-        if consent.language:
-            with self.begin() as conn:
+        with self.begin() as conn:
+            if consent.language:
                 conn.execute(
                     update(subscribers)
                     .where(subscribers.c.id == subscriber.id)
                     .values(language=consent.language)
                 )
+            # Only the digests this sign-up names: a choice made for another digest stays.
+            for digest, chosen in consent.topics.items():
+                if digest in consent.digests:
+                    replace_topics(conn, subscriber.id, digest, chosen)
         return subscriber
 
     def consents_since(self, email: str, since: datetime) -> int:

@@ -59,6 +59,17 @@ class VariantRow(NewVariant):
 
 
 @dataclass(frozen=True)
+class VariantCount:
+    """One rendering of an issue as the staff page lists it: ``id`` None and ``language`` None
+    for the issue's own rendering (the site's language), else a frozen variant."""
+
+    id: int | None
+    language: str | None
+    items: int
+    recipients: int
+
+
+@dataclass(frozen=True)
 class ReaderSettings:
     """A subscriber's language and time zone (None: the site's) and topics per digest."""
 
@@ -105,6 +116,19 @@ class DeliveryRow:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The pending rows of an issue still waiting for their readers' local delivery time:
+    how many, and the first and last of their not-before times (None when there are none)."""
+
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@dataclass(frozen=True)
 class Subscriber:
     id: int
     email: str
@@ -131,6 +155,8 @@ class Consent:
     confirm_ip: str | None
     confirm_user_agent: str | None
     language: str | None = None  # the frame language chosen at sign-up
+    # The topics ticked per digest (a digest named with none: every topic), set on confirmation.
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class NotGiven:
@@ -194,6 +220,8 @@ def new_token() -> str:
 def _consent(row: Any) -> Consent:
     values = dict(row._mapping)
     values["digests"] = tuple(name for name in values["digests"].split(";") if name)
+    topics = _json(values["topics"]) if values.get("topics") else {}
+    values["topics"] = {digest: tuple(chosen) for digest, chosen in topics.items()}
     return Consent(**values)
 
 

@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.catalogue import available_languages, catalogue_language
 from digest.message import make_message_id, sender_domain
-from digest.overview import delivery_summary
+from digest.overview import delivery_summary, issue_waiting
 from digest.send import deliver_issue
 from digest.store import DELIVERY_STATES, IN_DOUBT, IssueRow
 from digest.web.admin import AdminPage, admin_page, not_found, redirect
 from digest.web.guards import staff_form
 from digest.web.state import WebState
+from digest.web.subscription import language_name
 
 PAGE_SIZE = 50
 
@@ -67,6 +69,10 @@ async def issue_page(request: Request) -> Response:
         titles=await run_in_threadpool(store.issue_titles, issue_id),
         counts=(await run_in_threadpool(store.counts_by_issue, [issue_id]))[issue_id],
         fb=(await run_in_threadpool(store.feedback_counts, [issue_id]))[issue_id],
+        waiting=await run_in_threadpool(issue_waiting, store, issue, page.state.now()),
+        variants=await run_in_threadpool(store.variant_counts, issue_id),
+        languages={code: language_name(code) for code in available_languages()},
+        site_language=catalogue_language(page.state.loaded.config.site.locale),
         rows=rows[:PAGE_SIZE],
         next_after=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
         doubtful=doubtful,

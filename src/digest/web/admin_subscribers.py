@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.catalogue import available_languages, catalogue_language
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_ERASED, SUBSCRIBER_STATES
 from digest.subscribers import (
     AddressError,
@@ -18,6 +19,7 @@ from digest.subscribers import (
 )
 from digest.web.admin import admin_page, not_found, redirect
 from digest.web.guards import staff_form
+from digest.web.subscription import language_name
 
 PAGE_SIZE = 50
 
@@ -63,10 +65,16 @@ async def subscriber_page(request: Request) -> Response:
     consents = await run_in_threadpool(state.store.consents_for, record.email)
     deliveries = await run_in_threadpool(state.store.deliveries_of, record.id)
     bounces = await run_in_threadpool(state.store.bounces_of, record.id)
+    reader = await run_in_threadpool(state.store.reader_settings, record.id)
+    site = state.loaded.config.site
     return page.render(
         request,
         "admin_subscriber.html",
         record=record,
+        reader=reader,
+        language_names={code: language_name(code) for code in available_languages()},
+        site_language=catalogue_language(site.locale),
+        site_zone=site.tz.key,
         consents=consents,
         deliveries=deliveries,
         bounces=bounces,

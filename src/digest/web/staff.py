@@ -271,6 +271,7 @@ def _send_job(state: WebState, name: str, after: int | None) -> str:
             vet=vet_issue(loaded, name),
             after=after,
             record_empty=False,
+            at_once=True,  # staff's send now: deliver_at does not apply
         )
     except NothingToSend:
         return texts["job_nothing_new"].format(digest=name)

@@ -7,6 +7,7 @@ module, never :mod:`digest.web.app` (which only assembles them).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from starlette.responses import HTMLResponse
 
 from digest import words
 from digest.bounces.hooks import Provider
-from digest.catalogue import Translator
+from digest.catalogue import Translator, available_languages, translator_for
 from digest.config import LoadedConfig, load_config
 from digest.i18n import Formatters
 from digest.store import Store
@@ -30,6 +31,7 @@ from digest.web.jobs import Jobs
 from digest.web.reload import ChangeWatcher
 from digest.web.security import RateLimiter, Signer, Staff
 from digest.web.sessions import Sessions
+from digest.web.texts import texts_for
 
 
 @dataclass
@@ -53,11 +55,32 @@ class WebState:
     jobs: Jobs
     hooks: Mapping[str, Provider]  # the configured webhook providers by route name
     imports: ImportJobs = field(default_factory=ImportJobs)  # CSV imports (admin)
+    locale: str | None = None  # dates and numbers: this locale (None: the site's)
+    frames: dict[str, WebState] = field(default_factory=dict, repr=False)  # by language
 
     @property
     def formatters(self) -> Formatters:
         site = self.loaded.config.site
-        return Formatters(site.locale, site.tz)
+        return Formatters(self.locale or site.locale, site.tz)
+
+    @property
+    def translator(self) -> Translator:
+        return translator_for(self.locale) if self.locale else self.loaded.translator
+
+    def speaking(self, language: str | None) -> WebState:
+        """This state with the words, page templates and date formats of ``language``: the
+        frame of a reader's own pages (None or a language without a catalogue: the site's)."""
+        if not language or language == self.lang or language not in available_languages():
+            return self
+        frame = self.frames.get(language)
+        if frame is None:
+            translator = translator_for(language)
+            lang, texts = texts_for(translator)
+            frame = dataclasses.replace(
+                self, lang=lang, texts=texts, pages=page_environment(translator), locale=lang
+            )
+            self.frames[language] = frame
+        return frame
 
     def reload_config(self) -> LoadedConfig:
         """The config as it is on disk now (the preview follows edits)."""
@@ -80,6 +103,7 @@ class WebState:
             request=request,
             t=self.texts,
             lang=self.lang,
+            content_lang=self.loaded.translator.language,  # what the site's own words are in
             site=site,
             fmt=self.formatters,
             staff=staff,

@@ -10,16 +10,19 @@ import logging
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
 from babel import Locale
+from babel.lists import format_list
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.cadence import CadenceGroup, cadence_groups
 from digest.catalogue import available_languages, catalogue_language
-from digest.config import LoadedConfig
+from digest.config import DigestConfig, LoadedConfig
 from digest.dkim import signer_for
 from digest.errors import DigestError
 from digest.headers import NAME_MAX, single_line
@@ -36,6 +39,7 @@ from digest.subscribers import AddressError, normalise_address
 from digest.transport import TransportOutcome, default_transport
 from digest.web.security import client_ip, client_key
 from digest.web.state import WebState, web_state
+from digest.web.zones import known_zone, utc_offset, zone_groups
 
 log = logging.getLogger("digest.web")
 
@@ -43,8 +47,43 @@ HONEYPOT = "website"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
-def _digest_titles(loaded: LoadedConfig, names: tuple[str, ...] | list[str]) -> list[str]:
-    return [loaded.config.digests[n].title for n in names if n in loaded.config.digests]
+def _choices(state: WebState) -> dict[str, Any]:
+    """What the sign-up and preferences pages offer, in the page's language: the digests as
+    cadence questions (digests over the same sources: "how often?") and plain choices, and
+    the digests whose readers may choose topics."""
+    groups = cadence_groups(state.loaded, state.now(), state.translator, state.formatters.locale)
+    questions = [group for group in groups if len(group.options) > 1]
+    return {
+        "questions": [(_question(state, group, len(questions)), group) for group in questions],
+        "singles": [group.options[0] for group in groups if len(group.options) == 1],
+        "topic_digests": {
+            name: digest for name, digest in state.loaded.config.digests.items() if digest.topics
+        },
+    }
+
+
+def _question(state: WebState, group: CadenceGroup, count: int) -> str:
+    if count == 1:
+        return state.texts["cadence_question"]
+    titles = format_list(
+        [option.title for option in group.options], style="or", locale=state.formatters.locale
+    )
+    return state.texts["cadence_question_named"].format(digests=titles)
+
+
+def _topics_from(
+    form: FormData, digests: dict[str, DigestConfig], chosen: list[str]
+) -> dict[str, list[str]]:
+    """The topics ticked for each chosen digest that declares topics (none: every topic)."""
+    return {
+        name: [
+            t
+            for t in form.getlist(f"topics-{name}")
+            if isinstance(t, str) and t in digests[name].topics
+        ]
+        for name in chosen
+        if digests[name].topics
+    }
 
 
 # -- subscribe --------------------------------------------------------------------------------
@@ -64,6 +103,7 @@ def _subscribe_form(
         "email": "",
         "name": "",
         "digests": [],
+        "topics": {},
         "language": browser_language(request, state.loaded),
     }
     response = state.render(
@@ -71,6 +111,7 @@ def _subscribe_form(
         "subscribe.html",
         status_code=status_code,
         digests=digests,
+        **_choices(state),
         values=values,
         errors=errors or {},
         csrf=state.signer.csrf_token("subscribe"),
@@ -92,10 +133,12 @@ async def subscribe(request: Request) -> Response:
     form = await request.form()
     loaded = state.loaded
     chosen = [name for name in form.getlist("digests") if name in loaded.config.digests]
+    topics = _topics_from(form, loaded.config.digests, chosen)
     values: dict[str, object] = {
         "email": str(form.get("email") or "")[:320],
         "name": str(form.get("name") or "")[:NAME_MAX],
         "digests": chosen,
+        "topics": topics,
         "language": language
         if (language := _text(form, "language")) in available_languages()
         else browser_language(request, loaded),
@@ -132,6 +175,7 @@ async def subscribe(request: Request) -> Response:
             chosen,
             request,
             str(values["language"]),
+            topics,
         )
     except (DigestError, TransportOutcome) as exc:
         log.error("confirmation mail to %s not sent: %s", email, exc)
@@ -172,6 +216,7 @@ def _sign_up(
     digests: list[str],
     request: Request,
     language: str | None = None,
+    topics: dict[str, list[str]] | None = None,
 ) -> None:
     """Record the request and mail the confirmation link, unless this address has asked too
     often lately (then silently nothing: the page says the same either way)."""
@@ -193,12 +238,15 @@ def _sign_up(
         form_url=request.headers.get("referer") or str(request.url),
         consent_version=web.consent_version,
         language=language,
+        topics=topics,
     )
     send_confirmation(state, consent)
 
 
 def confirmation_message(state: WebState, consent: Consent) -> bytes:
-    """A short transactional mail: the link and what it is for, nothing else."""
+    """A short transactional mail in the language asked for at sign-up: the link and what it
+    is for, nothing else."""
+    state = state.speaking(consent.language)
     loaded = state.loaded
     site = loaded.config.site
     texts = state.texts
@@ -206,7 +254,7 @@ def confirmation_message(state: WebState, consent: Consent) -> bytes:
         "t": texts,
         "lang": state.lang,
         "site": site,
-        "digests": _digest_titles(loaded, consent.digests),
+        "digests": _asked_for(state, consent),
         "url": f"{site.links_url}/confirm/{consent.token}",
         "body": texts["mail_body"].format(site=site.title),
         "expiry": texts["mail_expiry"].format(days=f"{loaded.config.web.signup_expiry_days:g}"),
@@ -262,6 +310,8 @@ async def confirm_page(request: Request) -> Response:
     state = web_state(request)
     token = request.path_params["token"]
     consent = await run_in_threadpool(state.store.consent_by_token, token)
+    if consent is not None:
+        state = state.speaking(consent.language)
     if consent is not None and consent.confirmed_at is not None:
         return _confirmed_page(state, request, consent.email)
     if consent is None or not _usable(state, consent):
@@ -270,9 +320,30 @@ async def confirm_page(request: Request) -> Response:
         request,
         "confirm.html",
         email=consent.email,
-        digests=_digest_titles(state.loaded, consent.digests),
+        digests=_asked_for(state, consent),
         csrf=state.signer.csrf_token(f"confirm:{token}"),
     )
+
+
+def _asked_for(state: WebState, consent: Consent) -> list[str]:
+    """The digests a sign-up asks for, in the page's words: ``Wochenüberblick``, or
+    ``Wochenüberblick, only on Schule and Jugend`` when it chose topics."""
+    digests = state.loaded.config.digests
+    lines = []
+    for name in consent.digests:
+        if name not in digests:
+            continue
+        digest, chosen = digests[name], consent.topics.get(name, ())
+        if not chosen:
+            lines.append(digest.title)
+            continue
+        labels = [digest.topic_label(tag, state.lang) for tag in chosen]
+        lines.append(
+            state.texts["digest_with_topics"].format(
+                digest=digest.title, topics=format_list(labels, locale=state.formatters.locale)
+            )
+        )
+    return lines
 
 
 async def confirm(request: Request) -> Response:
@@ -288,13 +359,14 @@ async def confirm(request: Request) -> Response:
         client_ip(request),
         request.headers.get("user-agent", ""),
     )
+    consent = await run_in_threadpool(state.store.consent_by_token, token)
+    reader = state.speaking(consent.language if consent is not None else None)
     if subscriber is None:
-        consent = await run_in_threadpool(state.store.consent_by_token, token)
         if consent is not None and consent.confirmed_at is not None:
-            return _confirmed_page(state, request, consent.email)  # a double click
-        return _invalid_link(state, request, 404 if consent is None else 410)
-    await run_in_threadpool(_welcome, state, subscriber)
-    return _confirmed_page(state, request, subscriber.email, subscriber)
+            return _confirmed_page(reader, request, consent.email)  # a double click
+        return _invalid_link(reader, request, 404 if consent is None else 410)
+    await run_in_threadpool(_welcome, state, subscriber)  # staff read the job: the site's words
+    return _confirmed_page(reader, request, subscriber.email, subscriber)
 
 
 def _welcome(state: WebState, subscriber: Subscriber) -> None:
@@ -348,6 +420,7 @@ async def unsubscribe_page(request: Request) -> Response:
     subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
     if subscriber is None:
         return _invalid_link(state, request)
+    state = await run_in_threadpool(_reader_frame, state, subscriber)
     if subscriber.status == SUBSCRIBER_UNSUBSCRIBED:
         return _unsubscribed_page(state, request, subscriber)
     return state.render(
@@ -380,7 +453,13 @@ async def unsubscribe(request: Request) -> Response:
     log.info("unsubscribed subscriber %s (%s)", subscriber.id, "one-click" if one_click else "page")
     if one_click:
         return PlainTextResponse("unsubscribed\n", status_code=200)
+    state = await run_in_threadpool(_reader_frame, state, subscriber)
     return _unsubscribed_page(state, request, subscriber)
+
+
+def _reader_frame(state: WebState, subscriber: Subscriber) -> WebState:
+    """The state speaking the subscriber's language (None: the site's)."""
+    return state.speaking(state.store.reader_settings(subscriber.id).language)
 
 
 def _unsubscribed_page(state: WebState, request: Request, subscriber: Subscriber) -> Response:
@@ -403,30 +482,70 @@ async def preferences_page(request: Request) -> Response:
     subscriber = await run_in_threadpool(state.store.subscriber_by_token, token)
     if subscriber is None:
         return _invalid_link(state, request)
+    state = await run_in_threadpool(_reader_frame, state, subscriber)
     if subscriber.status != SUBSCRIBER_ACTIVE:
         return _unsubscribed_page(state, request, subscriber)
-    return _preferences_form(state, request, subscriber, saved=False)
+    return await run_in_threadpool(_preferences_form, state, request, subscriber)
 
 
 def _preferences_form(
-    state: WebState, request: Request, subscriber: Subscriber, *, saved: bool
+    state: WebState,
+    request: Request,
+    subscriber: Subscriber,
+    *,
+    saved: bool = False,
+    values: dict[str, object] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
+    """The reader's settings (or ``values`` sent back with ``errors``), in ``state``'s
+    language: the reader's own."""
     token = subscriber.token
-    reader = state.store.reader_settings(subscriber.id)
-    site_language = catalogue_language(state.loaded.config.site.locale)
+    loaded = state.loaded
+    site = loaded.config.site
+    if values is None:
+        reader = state.store.reader_settings(subscriber.id)
+        values = {
+            "name": subscriber.name,
+            "digests": list(subscriber.digests),
+            "language": reader.language or catalogue_language(site.locale),
+            "timezone": reader.timezone or "",
+            "topics": {digest: list(chosen) for digest, chosen in reader.topics.items()},
+        }
+    now = state.now()
+    site_zone = str(site.tz.key)
     return state.render(
         request,
         "preferences.html",
+        status_code=status_code,
         subscriber=subscriber,
-        digests=state.loaded.config.digests,
+        digests=loaded.config.digests,
+        **_choices(state),
+        values=values,
+        errors=errors or {},
         saved=saved,
         token=token,
         csrf=state.signer.csrf_token(f"preferences:{token}"),
-        language=reader.language or site_language,
         languages=[(code, language_name(code)) for code in available_languages()],
-        site_language=site_language,
-        chosen_topics=reader.topics,
+        zone_groups=zone_groups(state.translator, now),
+        site_zone=state.texts["timezone_default"].format(
+            zone=f"{site_zone.replace('_', ' ')}, {utc_offset(site_zone, now)}"
+        ),
+        arrivals=_arrivals(state, values),
     )
+
+
+def _arrivals(state: WebState, values: dict[str, object]) -> list[str]:
+    """``“Wochenüberblick” arrives at 07:00 your time.`` for each chosen digest with a local
+    delivery time (``deliver_at``)."""
+    chosen = values["digests"]
+    lines = []
+    for name, digest in state.loaded.config.digests.items():
+        if digest.deliver_at and isinstance(chosen, list) and name in chosen:
+            lines.append(
+                state.texts["arrives_at"].format(digest=digest.title, time=digest.deliver_at)
+            )
+    return lines
 
 
 def language_name(code: str) -> str:
@@ -444,18 +563,34 @@ async def preferences(request: Request) -> Response:
     if subscriber is None:
         return _invalid_link(state, request)
     if subscriber.status != SUBSCRIBER_ACTIVE:
+        state = await run_in_threadpool(_reader_frame, state, subscriber)
         return _unsubscribed_page(state, request, subscriber)
     known = state.loaded.config.digests
     chosen = [name for name in form.getlist("digests") if name in known]
     name = single_line(_text(form, "name"))[:NAME_MAX]
     language = _text(form, "language")
-    topics = {
-        digest: [
-            t for t in form.getlist(f"topics-{digest}") if isinstance(t, str) and t in config.topics
-        ]
-        for digest, config in known.items()
-        if config.topics
-    }
+    zone = _text(form, "timezone").strip()
+    topics = _topics_from(form, known, [digest for digest in known if known[digest].topics])
+    if zone and not known_zone(zone):
+        # Refused, nothing saved: the form comes back as sent, in the reader's language.
+        state = await run_in_threadpool(_reader_frame, state, subscriber)
+        values: dict[str, object] = {
+            "name": name,
+            "digests": chosen,
+            "language": language,
+            "timezone": zone,
+            "topics": topics,
+        }
+        return await run_in_threadpool(
+            lambda: _preferences_form(
+                state,
+                request,
+                subscriber,
+                values=values,
+                errors={"timezone": state.texts["error_timezone"].format(zone=zone[:64])},
+                status_code=422,
+            )
+        )
 
     def save() -> Subscriber | None:
         store, now = state.store, state.now()
@@ -466,7 +601,7 @@ async def preferences(request: Request) -> Response:
         store.set_reader(
             subscriber.id,
             language=language if language in available_languages() else before.language,
-            timezone=before.timezone,
+            timezone=zone or None,
             topics=topics,
         )
         updated, _ = store.add_subscriber(
@@ -477,9 +612,10 @@ async def preferences(request: Request) -> Response:
         return store.subscriber_by_token(token)
 
     updated = await run_in_threadpool(save)
+    state = await run_in_threadpool(_reader_frame, state, subscriber)
     if updated is None:
         return _unsubscribed_page(state, request, subscriber)
-    return _preferences_form(state, request, updated, saved=True)
+    return await run_in_threadpool(lambda: _preferences_form(state, request, updated, saved=True))
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -82,6 +82,24 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "language_label": t.gettext("Language of the emails"),
         "topics_label": t.gettext("Topics in “%(digest)s”", digest="{digest}"),
         "topics_hint": t.gettext("Tick none to get every topic."),
+        "cadence_question": t.gettext("How often would you like to receive the news?"),
+        "cadence_question_named": t.gettext(
+            "How often would you like to receive %(digests)s?", digests="{digests}"
+        ),
+        "cadence_hint": t.gettext("Tick what suits you; you can change it at any time."),
+        "digest_with_topics": t.gettext(
+            "%(digest)s, only on %(topics)s", digest="{digest}", topics="{topics}"
+        ),
+        "timezone_label": t.gettext("Time zone"),
+        "timezone_hint": t.gettext("Local delivery times follow this time zone."),
+        "timezone_default": t.gettext("The site's time zone (%(zone)s)", zone="{zone}"),
+        "error_timezone": t.gettext(
+            "“%(zone)s” is not a time zone we know. Please choose one from the list.",
+            zone="{zone}",
+        ),
+        "arrives_at": t.gettext(
+            "“%(digest)s” arrives at %(time)s your time.", digest="{digest}", time="{time}"
+        ),
         "variant_label": t.gettext("The issue as a reader gets it"),
         "variant_topics": t.gettext("Topics the reader chose"),
         "variant_all_topics": t.gettext(
@@ -245,4 +263,19 @@ def texts_for(locale: str | Translator) -> tuple[str, dict[str, str]]:
         "no_issues": t.gettext("No issues sent yet."),
         "feed": t.gettext("Atom feed"),
         "items_count": t.ngettext("%(num)s item", "%(num)s items", 2, num="{count}"),
+        # staff admin: an issue's variants, a subscriber's reader settings
+        "variants_body": t.gettext(
+            "Each variant (items chosen, language) is rendered once; every recipient gets one of them."
+        ),
+        "th_variant": t.gettext("Variant"),
+        "th_language": t.gettext("Language"),
+        "th_items": t.gettext("Items"),
+        "th_recipients": t.gettext("Recipients"),
+        "variant_own": t.gettext("the issue's own rendering"),
+        "variant_number": t.gettext("variant %(number)s", number="{number}"),
+        "reader_language": t.gettext("Language"),
+        "reader_timezone": t.gettext("Time zone"),
+        "reader_topics": t.gettext("Topics"),
+        "site_default": t.gettext("the site's (%(value)s)", value="{value}"),
+        "every_topic": t.gettext("every topic"),
     }
