@@ -10,7 +10,9 @@ PostgreSQL server the URL names and dropped afterwards):
 1. import: ``import_csv`` of a CSV with that many rows, as ``digest subscribers import`` runs
    it (address validation included), into an empty list, then again (every row known:
    the update path), then a Mailchimp-shaped semicolon export of the same addresses (column
-   mapping, name joining, tags and time zones read; every row known);
+   mapping, name joining; its tags are topics the digest declares and its time zones are
+   stored: every reader's settings change), then a CSV with ``topics``, ``language`` and
+   ``timezone`` columns that changes every reader's settings again;
 2. issue creation: ``create_issue`` with one pending delivery per subscriber, the one
    transaction ``digest send`` starts with.
 
@@ -78,6 +80,12 @@ def mailchimp_text(count: int) -> str:
     return "\r\n".join(rows) + "\r\n"
 
 
+def settings_text(count: int) -> str:
+    rows = ["email,name,digests,topics,language,timezone"]
+    rows += [f"user{n:07d}@example.net,User {n},weekly,B,en,America/New_York" for n in range(count)]
+    return "\n".join(rows) + "\n"
+
+
 def bench(url: str, count: int) -> dict[str, float]:
     from digest.store import Store
     from digest.subscribers import import_csv
@@ -89,13 +97,18 @@ def bench(url: str, count: int) -> dict[str, float]:
             ("import new", csv_text(count)),
             ("import again", csv_text(count)),
             ("import Mailchimp;", mailchimp_text(count)),
+            ("import settings", settings_text(count)),
         ):
             started = time.perf_counter()
             report = import_csv(
-                text, store, known_digests=["weekly"], default_digests=["weekly"], now=NOW
-            )
+                text, store, known_digests=["weekly"], default_digests=["weekly"], now=NOW,
+                topics={"weekly": {"A", "B"}},
+            )  # fmt: skip
             result[label] = time.perf_counter() - started
-            assert not report.problems and report.added + report.updated == count
+            assert not report.problems and not report.notes
+            assert report.added + report.updated == count
+            if label.startswith(("import Mailchimp", "import settings")):
+                assert report.settings_changed == count
         numbers = iter(range(10**9))
         started = time.perf_counter()
         issue = store.create_issue(

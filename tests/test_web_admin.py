@@ -192,8 +192,8 @@ def test_csv_import_previews_mapping_and_rejections_then_imports_in_the_backgrou
     )
     assert "2501 Zeilen werden importiert" in preview.text  # gone@ is only known at import
     assert "3 Zeilen werden abgelehnt" in preview.text
-    assert "list.csv:2502:" in preview.text and "duplicates line 3" in preview.text
-    assert "unknown digest(s): nosuch" in preview.text
+    assert "list.csv:2502:" in preview.text and "steht schon in Zeile 3" in preview.text
+    assert "unbekannte Übersicht(en): nosuch" in preview.text  # the site's language
     assert web.store.subscriber_by_email("user0@example.org") is None  # a preview writes nothing
 
     action = re.search(r'action="(/subscribers/import/[\w-]+/start)"', preview.text)
@@ -212,7 +212,7 @@ def test_csv_import_previews_mapping_and_rejections_then_imports_in_the_backgrou
     assert progress == {"done": 2500, "total": 2501, "finished": True}
     done = web.client.get(response.headers["location"])
     assert "2500 neu, 0 aktualisiert, 4 übersprungen" in done.text
-    assert "gone@example.org was erased" in done.text
+    assert "gone@example.org wurde gelöscht (DSGVO)" in done.text
     assert web.store.subscriber_by_email("user2499@example.org") is not None
     assert web.store.subscriber_by_email("gone@example.org") is None
     again = web.client.post(action.group(1), data={"csrf": start}, follow_redirects=False)

@@ -154,7 +154,7 @@ def test_import_a_csv_with_mapping_preview_and_rejected_rows(
         expect(page.get_by_role("heading", name="2 Zeilen werden abgelehnt")).to_be_visible()
         rejected = page.locator("#rejected li")
         expect(rejected.nth(0)).to_contain_text("newsletter-export.csv:3")
-        expect(rejected.nth(1)).to_contain_text("duplicates line 2")
+        expect(rejected.nth(1)).to_contain_text("steht schon in Zeile 2")  # the site's language
         check_page(page, f"import-preview-{name}")
         page.context.close()
     assert server.store.subscriber_by_email("neu1@example.org") is None  # previews only

@@ -149,8 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=cmd_subscribers_add)
     imp = subs_commands.add_parser(
         "import",
-        help="import a CSV file (email,name,digests; , ; or tab; exports of Mailchimp, "
-        "CleverReach, Substack, Buttondown)",
+        help="import a CSV file (email,name,digests,topics,language,timezone; , ; or tab; "
+        "exports of Mailchimp, CleverReach, Substack, Buttondown)",
     )
     imp.add_argument("file", type=Path)
     imp.add_argument(
@@ -160,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     imp.set_defaults(handler=cmd_subscribers_import)
     exp = subs_commands.add_parser(
-        "export", help="export subscribers as CSV (email,name,digests,status)"
+        "export",
+        help="export subscribers as CSV (email,name,digests,status,topics,language,timezone)",
     )
     exp.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     exp.set_defaults(handler=cmd_subscribers_export)
@@ -655,7 +656,7 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
 
 def cmd_subscribers_import(args: argparse.Namespace) -> int:
     from digest.subscriber_csv import decode, parse_map
-    from digest.subscribers import import_csv
+    from digest.subscribers import declared_topics, import_csv
 
     loaded = _load(args)
     mapping = parse_map(args.map)
@@ -673,19 +674,25 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
             now=datetime.now(UTC),
             source=str(args.file),
             mapping=mapping,
+            topics=declared_topics(loaded.config.digests),
         )
     for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
-    print(f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped")
+    print(
+        f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped; "
+        f"language, time zone or topics changed for {report.settings_changed}"
+    )
     return 0
 
 
 def cmd_subscribers_export(args: argparse.Namespace) -> int:
-    from digest.subscribers import export_csv
+    from digest.subscribers import declared_topics, export_csv
 
     loaded = _load(args)
     with Store.open(loaded.database_url) as store:
-        text = export_csv(store.list_subscribers())
+        text = export_csv(
+            store.list_subscribers(), store.readers(), declared_topics(loaded.config.digests)
+        )
     if args.file:
         args.file.write_text(text, encoding="utf-8")
     else:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from digest.catalogue import N_
 from digest.errors import DigestError
 
 FIELDS = ("email", "name", "digests", "topics", "language", "timezone")
@@ -59,10 +60,19 @@ class CsvFormatError(DigestError):
 
 
 @dataclass(frozen=True)
+class Ended:
+    """Why an export says an address no longer receives mail: a message (English msgid,
+    ``%(value)s`` the cell) for the site's catalogue, and the cell."""
+
+    reason: str
+    value: str
+
+
+@dataclass(frozen=True)
 class CsvRow:
     line: int
     values: Mapping[str, str]  # field (of FIELDS) -> raw cell text, only for mapped fields
-    ended: str | None = None  # why the export says this address no longer receives mail
+    ended: Ended | None = None  # why the export says this address no longer receives mail
 
 
 @dataclass(frozen=True)
@@ -210,12 +220,12 @@ def _row(line: int, cells: Sequence[str], plan: Layout) -> CsvRow:
     for position, allowed in plan.ended.items():
         value = _cell(cells, position)
         if value.lower() not in allowed:
-            ended = f"marked as no longer subscribed in the export ({value})"
+            ended = Ended(N_("marked as no longer subscribed in the export (%(value)s)"), value)
             break
     if ended is None and plan.receiving_type is not None:
         kind = _key(_cell(cells, plan.receiving_type))
         if kind and kind not in _BUTTONDOWN_RECEIVING:
-            ended = f"subscriber type {kind!r} does not receive mail"
+            ended = Ended(N_("subscriber type %(value)r does not receive mail"), kind)
     return CsvRow(line, values, ended)
 
 

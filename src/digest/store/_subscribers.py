@@ -21,8 +21,15 @@ from sqlalchemy import (
 )
 
 from digest.store._base import StoreBase
-from digest.store._profiles import replace_topics
-from digest.store.rows import Consent, Subscriber, _consent, new_token
+from digest.store._profiles import ReaderWrites, plan_readers, replace_topics, write_readers
+from digest.store.rows import (
+    Consent,
+    ImportCounts,
+    ReaderUpdate,
+    Subscriber,
+    _consent,
+    new_token,
+)
 from digest.store.schema import (
     SUBSCRIBER_ACTIVE,
     SUBSCRIBER_UNSUBSCRIBED,
@@ -33,10 +40,12 @@ from digest.store.schema import (
 )
 
 _PG_INSERT_SUBSCRIBERS = text(
-    "INSERT INTO subscribers (email, name, status, token, created_at, confirmed_at) "
-    "SELECT e, n, :status, t, :now, :confirmed "
-    "FROM unnest(CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:tokens AS text[])) "
-    "AS u(e, n, t) ON CONFLICT (email) DO NOTHING RETURNING id"
+    "INSERT INTO subscribers "
+    "(email, name, status, token, created_at, confirmed_at, language, timezone) "
+    "SELECT e, n, :status, t, :now, :confirmed, l, z "
+    "FROM unnest(CAST(:emails AS text[]), CAST(:names AS text[]), CAST(:tokens AS text[]), "
+    "CAST(:languages AS text[]), CAST(:zones AS text[])) "
+    "AS u(e, n, t, l, z) ON CONFLICT (email) DO NOTHING RETURNING id"
 ).bindparams(bindparam("now", type_=UTCDateTime), bindparam("confirmed", type_=UTCDateTime))
 _PG_INSERT_SUBSCRIPTIONS = text(
     "INSERT INTO subscriptions (subscriber_id, digest) "
@@ -59,7 +68,9 @@ class SubscriberStore(StoreBase):
         """Add or update; returns (subscriber, created). Re-adding an unsubscribed address
         through this staff path reactivates it."""
         with self.begin() as conn:
-            created = self._upsert_subscribers(conn, [(email, name, digest_names)], now, status)
+            created, _, _ = self._upsert_subscribers(
+                conn, [(email, name, digest_names)], now, status
+            )
         subscriber = self.subscriber_by_email(email)
         assert subscriber is not None
         return subscriber, bool(created)
@@ -73,11 +84,36 @@ class SubscriberStore(StoreBase):
         """:meth:`add_subscriber` for many (email, name, digests) rows with distinct
         addresses, in one transaction and a few statements per thousand rows (an import of
         100k rows takes seconds, not minutes). Returns (added, updated)."""
+        counts = self.import_subscribers(rows, {}, now, status)
+        return counts.added, counts.updated
+
+    def import_subscribers(
+        self,
+        rows: Sequence[tuple[str, str, Sequence[str]]],
+        readers: Mapping[str, ReaderUpdate],
+        now: datetime,
+        status: str = SUBSCRIBER_ACTIVE,
+    ) -> ImportCounts:
+        """:meth:`add_subscribers`, and in the same transaction the language, time zone and
+        topics ``readers`` gives by address (what an update leaves out is kept). A new
+        address gets its language and time zone with its row, the known ones' changes are
+        written once after all batches."""
         added = 0
+        writes = ReaderWrites()
         with self.begin() as conn:
             for start in range(0, len(rows), _BATCH):
-                added += self._upsert_subscribers(conn, rows[start : start + _BATCH], now, status)
-        return added, len(rows) - added
+                batch = rows[start : start + _BATCH]
+                new, ids, inserted = self._upsert_subscribers(conn, batch, now, status, readers)
+                added += new
+                if readers:
+                    plan_readers(
+                        conn,
+                        {ids[email]: readers[email] for email, _, _ in batch if email in readers},
+                        writes,
+                        inserted,
+                    )
+            write_readers(conn, writes)
+        return ImportCounts(added, len(rows) - added, writes.changed)
 
     def _upsert_subscribers(
         self,
@@ -85,9 +121,14 @@ class SubscriberStore(StoreBase):
         rows: Sequence[tuple[str, str, Sequence[str]]],
         now: datetime,
         status: str,
-    ) -> int:
-        """Insert the new addresses (ON CONFLICT: a concurrent add never fails), update the
-        known ones, add missing subscriptions; returns how many addresses were new."""
+        readers: Mapping[str, ReaderUpdate] | None = None,
+    ) -> tuple[int, dict[str, int], set[int]]:
+        """Insert the new addresses (ON CONFLICT: a concurrent add never fails) with the
+        language and time zone ``readers`` gives, update the known ones, add missing
+        subscriptions; returns how many addresses were new, the id of each address and the
+        ids inserted."""
+        readers = readers or {}
+        none = ReaderUpdate()
         emails = [email for email, _, _ in rows]
         before = {
             r.email: r
@@ -107,33 +148,39 @@ class SubscriberStore(StoreBase):
             {
                 "email": email, "name": name, "status": status, "token": new_token(),
                 "created_at": now, "confirmed_at": confirmed,
+                "language": readers.get(email, none).language,
+                "timezone": readers.get(email, none).timezone,
             }
             for email, name, _ in rows
             if email not in before
         ]  # fmt: skip
-        added = 0
+        inserted: set[int] = set()
         if fresh and not self.is_sqlite:  # one statement over arrays: no per-row parameters
-            added = len(
+            inserted = set(
                 conn.execute(
                     _PG_INSERT_SUBSCRIBERS,
                     {
                         "emails": [row["email"] for row in fresh],
                         "names": [row["name"] for row in fresh],
                         "tokens": [row["token"] for row in fresh],
+                        "languages": [row["language"] for row in fresh],
+                        "zones": [row["timezone"] for row in fresh],
                         "status": status,
                         "now": now,
                         "confirmed": confirmed,
                     },
-                ).all()
+                ).scalars()
             )
         elif fresh:
-            inserted = conn.execute(
-                self.upsert(subscribers)
-                .on_conflict_do_nothing(index_elements=[subscribers.c.email])
-                .returning(subscribers.c.id),
-                fresh,
+            inserted = set(
+                conn.execute(
+                    self.upsert(subscribers)
+                    .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+                    .returning(subscribers.c.id),
+                    fresh,
+                ).scalars()
             )
-            added = len(inserted.all())
+        added = len(inserted)
         changes = []
         for email, name, _ in rows:
             row = before.get(email)
@@ -189,7 +236,7 @@ class SubscriberStore(StoreBase):
                 ),
                 links,
             )
-        return added
+        return added, ids, inserted
 
     def _among(self, column: Any, values: Sequence[str]) -> Any:
         """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter however many

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,6 +76,28 @@ class ReaderSettings:
     language: str | None
     timezone: str | None
     topics: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ReaderUpdate:
+    """What an import says about a reader's settings: a language or time zone of None, and a
+    digest not named in ``topics``, keep what is stored (an empty CSV cell changes nothing)."""
+
+    language: str | None = None
+    timezone: str | None = None
+    topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.language or self.timezone or self.topics)
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What a bulk import wrote: addresses added and updated, readers whose settings changed."""
+
+    added: int
+    updated: int
+    settings_changed: int
 
 
 @dataclass(frozen=True)

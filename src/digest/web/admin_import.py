@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.errors import DigestError
-from digest.subscribers import ImportReport, import_rows, parse_csv
+from digest.subscribers import ImportReport, declared_topics, import_rows, parse_csv
 from digest.web.admin import admin_page
 from digest.web.guards import staff_form
 from digest.web.imports import BATCH, ImportJob
@@ -49,10 +49,14 @@ async def import_preview(request: Request) -> Response:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise DigestError(f"{source}: not UTF-8 ({exc.reason})") from None
-            known = list(state.loaded.config.digests)
+            config = state.loaded.config
+            known = list(config.digests)
             parsed = await run_in_threadpool(
-                lambda: parse_csv(text, known_digests=known, default_digests=known, source=source)
-            )
+                lambda: parse_csv(
+                    text, known_digests=known, default_digests=known, source=source,
+                    topics=declared_topics(config.digests), translator=state.loaded.translator,
+                )
+            )  # fmt: skip
         except DigestError as exc:
             error = state.texts["import_error"].format(error=exc)
         else:
@@ -113,7 +117,7 @@ def _run(state: WebState, job: ImportJob) -> ImportReport:
 
     return import_rows(
         job.parsed, state.store, now=state.now(), source=job.source, batch=BATCH,
-        progress=progress,
+        progress=progress, translator=state.loaded.translator,
     )  # fmt: skip
 
 

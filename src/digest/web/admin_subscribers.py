@@ -10,7 +10,13 @@ from starlette.routing import Route
 
 from digest.catalogue import available_languages, catalogue_language
 from digest.store import SUBSCRIBER_ACTIVE, SUBSCRIBER_ERASED, SUBSCRIBER_STATES
-from digest.subscribers import AddressError, clean_name, export_csv, normalise_address
+from digest.subscribers import (
+    AddressError,
+    clean_name,
+    declared_topics,
+    export_csv,
+    normalise_address,
+)
 from digest.web.admin import admin_page, not_found, redirect
 from digest.web.guards import staff_form
 from digest.web.subscription import language_name
@@ -161,9 +167,11 @@ async def export_subscribers(request: Request) -> Response:
     page = admin_page(request)
     if isinstance(page, Response):
         return page
-    rows = await run_in_threadpool(page.state.store.list_subscribers, None, SUBSCRIBER_ACTIVE)
+    store = page.state.store
+    rows = await run_in_threadpool(store.list_subscribers, None, SUBSCRIBER_ACTIVE)
+    readers = await run_in_threadpool(store.readers)
     return Response(
-        export_csv(rows),
+        export_csv(rows, readers, declared_topics(page.state.loaded.config.digests)),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="subscribers.csv"',

@@ -81,7 +81,7 @@ def admin_texts(t: Translator) -> dict[str, str]:
         ),
         "import_title": t.gettext("Import subscribers from CSV"),
         "import_intro": t.gettext(
-            "Columns: email (required), name, digests (separated by ;). Without digests every digest applies. You see a preview first; nothing is imported until you confirm."
+            "Columns: email (required), name, digests (separated by ;), topics (separated by ; or |), language (de, en), timezone (e.g. Europe/Berlin). Without digests every digest applies; a topic no digest of the row declares is left out with a note. You see a preview first; nothing is imported until you confirm."
         ),
         "import_file": t.gettext("CSV file"),
         "import_preview_button": t.gettext("Show preview"),
@@ -90,6 +90,12 @@ def admin_texts(t: Translator) -> dict[str, str]:
         "th_column": t.gettext("Column in the file"),
         "th_field": t.gettext("Field"),
         "ignored": t.gettext("ignored"),
+        "field_email": t.gettext("Email address"),
+        "field_name": t.gettext("Name"),
+        "field_digests": t.gettext("Digests"),
+        "field_topics": t.gettext("Topics"),
+        "field_language": t.gettext("Language"),
+        "field_timezone": t.gettext("Time zone"),
         "import_accepted": t.gettext("%(count)s rows will be imported", count="{count}"),
         "import_rejected": t.gettext("%(count)s rows will be rejected", count="{count}"),
         "th_line_problem": t.gettext("Line and reason"),
