@@ -178,16 +178,7 @@ class IssueStore(ProfileStore):
                 for variant in audience.variants:
                     ids[variant.key] = conn.execute(
                         insert(issue_variants)
-                        .values(
-                            issue_id=issue_id,
-                            key=variant.key,
-                            language=variant.language,
-                            item_ids=list(variant.item_ids),
-                            subject=variant.subject,
-                            preheader=variant.preheader,
-                            html=variant.html,
-                            text=variant.text,
-                        )
+                        .values(_variant_values(issue_id, variant))
                         .returning(issue_variants.c.id)
                     ).scalar_one()
             if status == ISSUE_SENDING:
@@ -362,16 +353,7 @@ class IssueStore(ProfileStore):
         with self.begin() as conn:
             conn.execute(
                 self.upsert(issue_variants)
-                .values(
-                    issue_id=issue_id,
-                    key=variant.key,
-                    language=variant.language,
-                    item_ids=list(variant.item_ids),
-                    subject=variant.subject,
-                    preheader=variant.preheader,
-                    html=variant.html,
-                    text=variant.text,
-                )
+                .values(_variant_values(issue_id, variant))
                 .on_conflict_do_nothing(
                     index_elements=[issue_variants.c.issue_id, issue_variants.c.key]
                 )
@@ -446,3 +428,17 @@ class _NotBefore:
         """:meth:`at` as naive UTC (the PostgreSQL array insert binds no type decorator)."""
         value = self.at(zone)
         return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _variant_values(issue_id: int, variant: NewVariant) -> dict[str, Any]:
+    """The ``issue_variants`` row that freezes ``variant`` of the issue."""
+    return {
+        "issue_id": issue_id,
+        "key": variant.key,
+        "language": variant.language,
+        "item_ids": list(variant.item_ids),
+        "subject": variant.subject,
+        "preheader": variant.preheader,
+        "html": variant.html,
+        "text": variant.text,
+    }
