@@ -678,10 +678,10 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
         )
     for problem in [*report.problems, *report.notes]:
         print(f"warning: {problem}", file=sys.stderr)
-    print(
-        f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped; "
-        f"language, time zone or topics changed for {report.settings_changed}"
-    )
+    summary = f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped"
+    if report.settings_changed:  # a list without those columns need not hear of them
+        summary += f"; language, time zone or topics changed for {report.settings_changed}"
+    print(summary)
     return 0
 
 
