@@ -65,9 +65,9 @@ def _variant_for(
     (variant,) = plan.variants
     if variant.key == variant_key(site_language, range(len(items)), len(items)):
         return None
-    for frozen in store.issue_variants(issue.id):
-        if frozen.key == variant.key:
-            return frozen.id
+    frozen = store.variant_id(issue.id, variant.key)
+    if frozen is not None:
+        return frozen
     zone = loaded.digest_timezone(issue.digest)
     period = Period(
         issue.period_start.astimezone(zone) if issue.period_start else None,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.bounces.verp import new_token as new_verp_token
 from digest.localtime import LocalDelivery
-from digest.store._profiles import ProfileStore
+from digest.store._profiles import ProfileStore, active_page
 from digest.store.rows import (
     NOT_GIVEN,
     IssueExists,
@@ -34,14 +34,12 @@ from digest.store.schema import (
     ISSUE_PAUSED,
     ISSUE_SENDING,
     PENDING,
-    SUBSCRIBER_ACTIVE,
     deliveries,
     digests,
     issue_items,
     issue_variants,
     issues,
     subscribers,
-    subscriptions,
 )
 from digest.variants import Profile
 
@@ -266,23 +264,16 @@ class IssueStore(ProfileStore):
         statement."""
         after = 0
         while True:
-            page = conn.execute(
-                select(
-                    subscribers.c.id,
-                    subscribers.c.email,
-                    subscribers.c.name,
-                    subscribers.c.language,
-                    subscribers.c.timezone,
-                )
-                .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                .where(
-                    subscriptions.c.digest == digest,
-                    subscribers.c.status == SUBSCRIBER_ACTIVE,
-                    subscribers.c.id > after,
-                )
-                .order_by(subscribers.c.id)
-                .limit(_PAGE)
-            ).all()
+            page = active_page(
+                conn,
+                digest,
+                after,
+                _PAGE,
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.language,
+                subscribers.c.timezone,
+            )
             if not page:
                 return
             variants: list[int | None] = []
@@ -358,13 +349,22 @@ class IssueStore(ProfileStore):
                     index_elements=[issue_variants.c.issue_id, issue_variants.c.key]
                 )
             )
-            return int(
-                conn.execute(
-                    select(issue_variants.c.id).where(
-                        issue_variants.c.issue_id == issue_id, issue_variants.c.key == variant.key
-                    )
-                ).scalar_one()
+            found = self._variant_id(conn, issue_id, variant.key)
+            assert found is not None  # inserted now, or by the racing call
+            return found
+
+    def variant_id(self, issue_id: int, key: str) -> int | None:
+        """The id of the issue's variant ``key``, if it is frozen (reads no rendering)."""
+        with self.engine.connect() as conn:
+            return self._variant_id(conn, issue_id, key)
+
+    def _variant_id(self, conn: Connection, issue_id: int, key: str) -> int | None:
+        found = conn.execute(
+            select(issue_variants.c.id).where(
+                issue_variants.c.issue_id == issue_id, issue_variants.c.key == key
             )
+        ).scalar()
+        return None if found is None else int(found)
 
     def add_late_delivery(
         self, issue_id: int, subscriber_id: int, message_id: str, variant_id: int | None = None

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
+    Row,
     and_,
     any_,
     bindparam,
@@ -279,17 +280,7 @@ class ProfileStore(StoreBase):
         ``after``, in id order: at most ``limit`` of them (None: all, read in pages)."""
         while True:
             page = _PAGE if limit is None else limit
-            members = conn.execute(
-                select(subscribers.c.id, subscribers.c.language)
-                .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                .where(
-                    subscriptions.c.digest == digest,
-                    subscribers.c.status == SUBSCRIBER_ACTIVE,
-                    subscribers.c.id > after,
-                )
-                .order_by(subscribers.c.id)
-                .limit(page)
-            ).all()
+            members = active_page(conn, digest, after, page, subscribers.c.language)
             if not members:
                 return
             last = members[-1].id
@@ -299,3 +290,21 @@ class ProfileStore(StoreBase):
             if limit is not None:
                 return
             after = last
+
+
+def active_page(
+    conn: Connection, digest: str, after: int, limit: int, *columns: Any
+) -> Sequence[Row[Any]]:
+    """One keyset page of the digest's active subscribers: ``id`` and ``columns`` of at most
+    ``limit`` of them with ids above ``after``, in id order."""
+    return conn.execute(
+        select(subscribers.c.id, *columns)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(
+            subscriptions.c.digest == digest,
+            subscribers.c.status == SUBSCRIBER_ACTIVE,
+            subscribers.c.id > after,
+        )
+        .order_by(subscribers.c.id)
+        .limit(limit)
+    ).all()
