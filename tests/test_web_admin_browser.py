@@ -15,11 +15,12 @@ import pytest
 
 from digest.store import IN_DOUBT, SENT
 from digest.web import create_app
-from tests.axe import serious_violations
 from tests.browser import BROWSER_TESTS, chromium
 from tests.conftest import AT, REPO
 from tests.smtp_server import Faults, running, use_smtp
-from tests.test_web_browser import DESKTOP, Server, login, no_horizontal_scroll, shot
+from tests.test_web_browser import DESKTOP, Server, login
+from tests.test_web_browser import check_page as shared_check_page
+from tests.test_web_browser import new_page as shared_new_page
 from tests.web_site import configure_web, free_socket, served
 
 pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(180)]
@@ -60,24 +61,11 @@ def browser() -> Iterator[Any]:
 
 
 def new_page(browser: Any, server: Server, viewport: dict[str, int] = DESKTOP) -> Any:
-    """A page whose context may inject axe-core (bypass_csp) and reaches only the app."""
-    context = browser.new_context(viewport=viewport, bypass_csp=True)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(server.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
+    return shared_new_page(browser, server, viewport, axe=True)
 
 
 def check_page(page: Any, name: str) -> None:
-    """No serious or critical axe violation, no sideways scrolling; a screenshot."""
-    assert serious_violations(page) == [], name
-    assert no_horizontal_scroll(page), name
-    shot(page, f"admin-{name}")
+    shared_check_page(page, f"admin-{name}")
 
 
 def test_find_edit_unsubscribe_and_erase_a_subscriber(browser: Any, server: Server) -> None:

@@ -24,6 +24,7 @@ import pytest
 from digest.store import Store
 from digest.web import create_app
 from digest.web.app import WebState
+from tests.axe import serious_violations
 from tests.browser import BROWSER_TESTS, chromium
 from tests.conftest import AT, REPO, SAMPLE_WEEK_TITLES
 from tests.smtp_server import SmtpServer, running, use_smtp
@@ -92,8 +93,20 @@ def browser() -> Iterator[Any]:
         yield instance
 
 
-def new_page(browser: Any, server: Server, viewport: dict[str, int] = DESKTOP) -> Any:
-    context = browser.new_context(viewport=viewport)
+def new_page(
+    browser: Any,
+    server: Server,
+    viewport: dict[str, int] = DESKTOP,
+    *,
+    axe: bool = False,
+    locale: str | None = None,
+) -> Any:
+    """A page that reaches only the app (pictures are placeholders); ``axe``: axe-core may be
+    injected (the app's CSP bypassed); ``locale``: the browser's language."""
+    options: dict[str, Any] = {"viewport": viewport, "bypass_csp": axe}
+    if locale is not None:
+        options["locale"] = locale
+    context = browser.new_context(**options)
     page = context.new_page()
     page.set_default_timeout(10_000)
 
@@ -131,6 +144,13 @@ def no_horizontal_scroll(page: Any) -> bool:
             "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
         )
     )
+
+
+def check_page(page: Any, name: str) -> None:
+    """No serious or critical axe violation, no sideways scrolling; a screenshot."""
+    assert serious_violations(page) == [], name
+    assert no_horizontal_scroll(page), name
+    shot(page, name)
 
 
 def test_subscribe_confirm_by_mail_link_makes_subscriber_active(

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from digest.web import create_app
-from tests.axe import serious_violations
 from tests.browser import BROWSER_TESTS, chromium
 from tests.conftest import AT, REPO
 from tests.smtp_server import running, use_smtp
-from tests.test_web_browser import DESKTOP, Server, login, no_horizontal_scroll, shot
+from tests.test_web_browser import DESKTOP, Server, login, shot
+from tests.test_web_browser import check_page as shared_check_page
+from tests.test_web_browser import new_page as shared_new_page
 from tests.web_site import configure_web, free_socket, served
 
 pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(180)]
@@ -65,24 +66,11 @@ def browser() -> Iterator[Any]:
 def new_page(
     browser: Any, server: Server, viewport: dict[str, int] = DESKTOP, locale: str = "de-DE"
 ) -> Any:
-    """A page (browser language ``locale``) that may inject axe-core and reaches only the app."""
-    context = browser.new_context(viewport=viewport, bypass_csp=True, locale=locale)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(server.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
+    return shared_new_page(browser, server, viewport, axe=True, locale=locale)
 
 
 def check_page(page: Any, name: str) -> None:
-    """No serious or critical axe violation, no sideways scrolling; a screenshot."""
-    assert serious_violations(page) == [], name
-    assert no_horizontal_scroll(page), name
-    shot(page, f"reader-{name}")
+    shared_check_page(page, f"reader-{name}")
 
 
 def confirm_link(server: Server, address: str) -> str:
