@@ -19,6 +19,7 @@ from digest.runner import Runner
 from digest.store import ISSUE_DONE, ISSUE_SENDING, Store, deliveries, subscribers
 from tests.conftest import CliRunner, Site
 from tests.smtp_server import SmtpServer, import_subscribers, no_defects, running, use_smtp
+from tests.test_scheduler import add_item
 
 pytestmark = pytest.mark.both_databases
 
@@ -34,20 +35,6 @@ READERS = {  # address: stored time zone (None: the site's, Europe/Berlin)
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def add_item(site: Site, slug: str, when: datetime) -> None:
-    site.write(
-        f"content/{slug}.md",
-        f"""\
-        ---
-        title: "Item {slug}"
-        date: {when.isoformat()}
-        id: {slug}
-        ---
-        Body of {slug}.
-        """,
-    )
 
 
 @pytest.fixture
