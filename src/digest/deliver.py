@@ -14,6 +14,7 @@ worker id: a sender whose lease went stale, or whose row was rescued, stops befo
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -121,10 +122,15 @@ class IssueMail:
     # the issue's variants by id (rows with a variant_id send these; see digest.variants)
     variants: Mapping[int, VariantMail] = field(default_factory=dict)
 
+    @functools.cached_property
+    def own(self) -> VariantMail:
+        """The issue's own rendering, as the rows without a variant send it."""
+        return VariantMail(self.template, self.labels)
+
     def for_row(self, row: DeliveryRow) -> VariantMail:
         """The frozen parts and frame labels the row sends."""
         if row.variant_id is None:
-            return VariantMail(self.template, self.labels)
+            return self.own
         return self.variants[row.variant_id]
 
 
@@ -210,10 +216,8 @@ class IssueDelivery:
         self.on_result = on_result or (lambda status: None)
         self.stop = stop or threading.Event()
         self.mail = mail
-        self.template = mail.template
         self.sender = mail.envelope_sender
         self.signer = mail.signer
-        self.labels = mail.labels
         self.links_url = mail.links_url
         self.limiter = RateLimiter(self.options.rate_limit)
         self.dot_stuffed = bool(getattr(transport, "takes_dot_stuffed", False))
