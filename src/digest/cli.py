@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument(
         "--now",
         action="store_true",
-        help="an off-schedule issue of everything new since the last one, cut now",
+        help="an off-schedule issue of everything new since the last one, cut now and sent at "
+        "once (deliver_at does not apply)",
     )
     send.add_argument(
         "--force", action="store_true", help="send even if 'digest check' finds errors in it"
